@@ -1,0 +1,106 @@
+#include "archive/spool.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker::archive {
+
+namespace {
+
+std::string temp_directory() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  return (tmpdir && *tmpdir) ? tmpdir : "/tmp";
+}
+
+int open_unlinked_temp_file() {
+  const std::string dir = temp_directory();
+  // O_TMPFILE makes a file that never has a name; where the filesystem
+  // lacks it, mkstemp and unlink at once.
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  std::string pattern = dir + "/undocker-spool-XXXXXX";
+  fd = mkostemp(pattern.data(), O_CLOEXEC);
+  if (fd < 0) {
+    throw IoError(fmt::format("cannot create a temporary file in {}: {}", escape(dir), std::strerror(errno)));
+  }
+  unlink(pattern.c_str());
+  return fd;
+}
+
+void write_all(int fd, const char* data, std::size_t size, const std::string& dir) {
+  while (size > 0) {
+    const ssize_t written = write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(fmt::format("cannot write the temporary copy of the input in {}: {}", escape(dir),
+                                std::strerror(errno)));
+    }
+    data += written;
+    size -= static_cast<std::size_t>(written);
+  }
+}
+
+}  // namespace
+
+int spool_to_temp_file(int in_fd, const std::string& name) {
+  const int fd = open_unlinked_temp_file();
+  std::vector<char> buffer(std::size_t{1} << 20);
+  for (;;) {
+    const ssize_t got = read(in_fd, buffer.data(), buffer.size());
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      close(fd);
+      throw IoError(fmt::format("cannot read {}: {}", escape(name), std::strerror(saved)));
+    }
+    if (got == 0) break;
+    try {
+      write_all(fd, buffer.data(), static_cast<std::size_t>(got), temp_directory());
+    } catch (...) {
+      close(fd);
+      throw;
+    }
+  }
+  return fd;
+}
+
+InputFile::InputFile(const std::string& path) {
+  if (path.empty() || path == "-") {
+    fd_ = STDIN_FILENO;
+    name_ = "<stdin>";
+  } else {
+    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw IoError(fmt::format("cannot open {}: {}", escape(path), std::strerror(errno)));
+    owns_fd_ = true;
+    name_ = path;
+  }
+  struct stat st {};
+  if (fstat(fd_, &st) != 0) {
+    throw IoError(fmt::format("cannot stat {}: {}", escape(name_), std::strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) throw IoError(fmt::format("{} is a directory", escape(name_)));
+  if (!S_ISREG(st.st_mode)) {
+    const int spool_fd = spool_to_temp_file(fd_, name_);
+    if (owns_fd_) close(fd_);
+    fd_ = spool_fd;
+    owns_fd_ = true;
+    spooled_ = true;
+  }
+}
+
+InputFile::~InputFile() {
+  if (owns_fd_) close(fd_);
+}
+
+}  // namespace undocker::archive

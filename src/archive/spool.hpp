@@ -1,0 +1,35 @@
+// Input: a regular file is used in place; anything else (a pipe, a socket,
+// a terminal) is copied once into an unlinked temporary file in $TMPDIR so
+// that it can be mapped. The temporary file has no name from the start, so
+// nothing is left behind after success, failure or a signal.
+#pragma once
+
+#include <string>
+
+namespace undocker::archive {
+
+/// An open input ready to be mapped: fd refers to a regular file.
+class InputFile {
+ public:
+  /// path "-" (or empty) means standard input.
+  explicit InputFile(const std::string& path);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+  bool spooled() const { return spooled_; }
+
+ private:
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  bool spooled_ = false;
+  std::string name_;
+};
+
+/// Copies everything readable from in_fd into a new unlinked file in
+/// $TMPDIR (or /tmp) and returns its descriptor.
+int spool_to_temp_file(int in_fd, const std::string& name);
+
+}  // namespace undocker::archive

@@ -1,0 +1,33 @@
+// The command line (SPEC section 1), parsed with cxxopts into a plain struct.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/log.hpp"
+
+namespace undocker::cli {
+
+struct Options {
+  std::string archive = "-";       // -f; "-" is standard input
+  std::string output = ".";        // -o
+  std::optional<std::string> image;
+  bool list = false;
+  bool layers = false;
+  bool config = false;
+  std::vector<std::string> layer_ids;  // -l, repeatable
+  bool ignore_errors = false;
+  bool no_whiteouts = false;
+  LogLevel log_level = LogLevel::kWarning;
+  bool help = false;
+  bool version = false;
+};
+
+/// Parses argv. Throws UsageError (exit 2) for anything it cannot accept.
+Options parse_options(int argc, char** argv);
+
+/// The --help text, exit statuses included.
+std::string help_text();
+
+}  // namespace undocker::cli

@@ -1,0 +1,127 @@
+#include "extract.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "archive/index.hpp"
+#include "archive/mapping.hpp"
+#include "archive/spool.hpp"
+#include "fs/root.hpp"
+#include "fs/writer.hpp"
+#include "image/image.hpp"
+#include "image/select.hpp"
+#include "layer/apply.hpp"
+#include "layer/decompress.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker {
+
+namespace {
+
+// Times one step; shown with --debug, to explain what bench/ measures.
+class StepTimer {
+ public:
+  explicit StepTimer(const char* name) : name_(name), start_(std::chrono::steady_clock::now()) {}
+  ~StepTimer() {
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    log(LogLevel::kDebug, "step {} took {:.3f} s", name_, std::chrono::duration<double>(elapsed).count());
+  }
+
+ private:
+  const char* name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void print_line(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+void list_images(const image::ImageArchive& archive) {
+  // One line per image, "NAME: TAG TAG", names in archive order.
+  for (const image::Image& image : archive.images) {
+    if (image.repo_tags.empty()) {
+      print_line(fmt::format("{}: <none>", image.id));
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> groups;  // name → "tag tag"
+    for (const std::string& repo_tag : image.repo_tags) {
+      const auto [name, tag] = image::split_name_tag(repo_tag);
+      auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == name; });
+      if (group == groups.end()) groups.emplace_back(name, tag);
+      else group->second += " " + tag;
+    }
+    for (const auto& [name, tags] : groups) print_line(fmt::format("{}: {}", escape(name), escape(tags)));
+  }
+}
+
+void extract_layers(const cli::Options& options, const archive::MemberIndex& index,
+                    const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices) {
+  log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
+  const bool root = geteuid() == 0;
+  fs::RootDir output(options.output);
+  fs::TreeWriter writer(output, fs::WriterOptions{root, root});
+  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+  for (std::size_t i : layer_indices) {
+    const image::Layer& layer = selected.image->layers[i];
+    log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
+    StepTimer timer("apply_layer");
+    const std::optional<archive::Member> member = index.find_file(layer.member);
+    if (!member) throw FormatError(fmt::format("{}: layer is not in the archive", escape(layer.member)));
+    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(index.data(*member), layer.member);
+    const layer::ApplyStats stats = layer::apply_layer(*source, layer.member, writer, apply_options);
+    log(LogLevel::kDebug, "layer {}: {} entries, {} bytes, {} whiteouts", escape(layer.id), stats.entries,
+        stats.bytes, stats.whiteouts);
+  }
+  StepTimer timer("apply_fixups");
+  writer.finish();
+}
+
+}  // namespace
+
+void run(const cli::Options& options) {
+  // A pipe is copied once to an unlinked temp file; a file is used as is.
+  std::unique_ptr<archive::InputFile> input;
+  {
+    StepTimer timer("spool_input");
+    input = std::make_unique<archive::InputFile>(options.archive);
+  }
+  // Map it once: every later step reads members as views of this mapping.
+  archive::MappedArchive mapping(input->fd(), input->name());
+  // One pass over the headers: the offsets of every member.
+  std::unique_ptr<archive::MemberIndex> index;
+  {
+    StepTimer timer("index_members");
+    index = std::make_unique<archive::MemberIndex>(mapping.bytes(), input->name());
+  }
+  // Tell the format from the members and read every image's manifest.
+  const image::ImageArchive images = image::load_images(*index);
+  if (options.list) {
+    list_images(images);
+    return;
+  }
+  const image::SelectedImage selected = image::select_image(images, options.image);
+  if (options.layers) {
+    for (const image::Layer& layer : selected.image->layers) print_line(escape(layer.id));
+    return;
+  }
+  if (options.config) {
+    const std::optional<archive::Member> config = index->find_file(selected.image->config_member);
+    if (selected.image->config_member.empty() || !config) {
+      throw NotFoundError(fmt::format("image {} has no config in the archive", escape(selected.image->id)));
+    }
+    const Bytes bytes = index->data(*config);
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fputc('\n', stdout);
+    return;
+  }
+  const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+  extract_layers(options, *index, selected, layer_indices);
+}
+
+}  // namespace undocker

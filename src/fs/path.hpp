@@ -1,0 +1,24 @@
+// Lexical cleaning of entry names, kept apart from resolving them on disk
+// (fs/root): cleaning decides what the archive means, resolution decides
+// where that is, safely.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace undocker::fs {
+
+/// An entry name made relative to the output root: leading "/" and "./"
+/// stripped, "//" and "/./" collapsed, "a/../b" folded to "b". nullopt if
+/// ".." climbs above the root (refused, as Docker refuses it). "" is the
+/// root itself.
+std::optional<std::string> clean_entry_path(std::string_view raw_path);
+
+/// "a/b/c" → {"a/b", "c"}; "c" → {"", "c"}.
+std::pair<std::string_view, std::string_view> split_parent(std::string_view clean_path);
+
+/// True when `path` is `ancestor` or lies below it ("a/b" under "a").
+bool is_same_or_below(std::string_view path, std::string_view ancestor);
+
+}  // namespace undocker::fs

@@ -1,0 +1,44 @@
+// The output directory, and the only way undocker reaches anything on disk.
+// Every path is resolved inside it as if it were "/" (as chroot and Docker
+// do): "..", absolute symlinks and relative ones can never lead out. The
+// last component of a path is never followed: callers act on it with *at()
+// calls and AT_SYMLINK_NOFOLLOW, so a symlink there is replaced, never
+// written through.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "fs/fd.hpp"
+
+namespace undocker::fs {
+
+class RootDir {
+ public:
+  /// Opens (creating it and its parents if missing) the output directory.
+  explicit RootDir(const std::string& path);
+
+  int fd() const { return root_.get(); }
+  const std::string& path() const { return path_; }
+
+  /// Opens the directory at clean_dir ("" is the root), following symlinks
+  /// inside the root. With create, missing directories are made (0755), as
+  /// tar and Docker make them. On failure returns an invalid Fd and sets
+  /// error to the errno.
+  Fd open_dir(std::string_view clean_dir, bool create, int& error);
+
+  /// Drops any cached resolution; called whenever something is removed.
+  void forget_cache();
+
+ private:
+  Fd open_with_openat2(std::string_view clean_dir, int& error);
+  Fd walk(std::string_view clean_dir, bool create, int& error);
+
+  Fd root_;
+  std::string path_;
+  bool have_openat2_ = true;
+  std::string cached_dir_;  // the last directory opened, and its fd
+  Fd cached_fd_;
+};
+
+}  // namespace undocker::fs

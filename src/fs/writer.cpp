@@ -1,0 +1,285 @@
+#include "fs/writer.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "fs/path.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker::fs {
+
+namespace {
+
+// Failures of one entry (the filesystem refuses this particular thing) may
+// be skipped with --ignore-errors; a full disk or an I/O error may not.
+[[noreturn]] void fail(std::string_view clean_path, std::string_view action, int error) {
+  const std::string message = fmt::format("{}: cannot {}: {}", escape(clean_path), action, std::strerror(error));
+  switch (error) {
+    case ENOSPC: case EDQUOT: case EIO: case EROFS: case ENOMEM: case EMFILE: case ENFILE:
+      throw IoError(message);
+    default:
+      throw EntryError(message);
+  }
+}
+
+void write_all(int fd, Bytes bytes, std::string_view clean_path) {
+  const std::uint8_t* data = bytes.data();
+  std::size_t size = bytes.size();
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      fail(clean_path, "write data", errno);
+    }
+    data += written;
+    size -= static_cast<std::size_t>(written);
+  }
+}
+
+timespec to_timespec(const tar::Timestamp& time) {
+  return timespec{static_cast<time_t>(time.seconds), static_cast<long>(time.nanoseconds)};
+}
+
+}  // namespace
+
+bool remove_tree_at(int dir_fd, const std::string& name) {
+  if (unlinkat(dir_fd, name.c_str(), 0) == 0) return true;
+  if (errno != EISDIR && errno != EPERM) return false;
+  Fd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!child.valid()) return false;
+  DIR* listing = fdopendir(fcntl(child.get(), F_DUPFD_CLOEXEC, 0));
+  if (!listing) return false;
+  std::vector<std::string> names;
+  while (dirent* item = readdir(listing)) {
+    const std::string_view entry_name = item->d_name;
+    if (entry_name != "." && entry_name != "..") names.emplace_back(entry_name);
+  }
+  closedir(listing);
+  for (const std::string& entry_name : names) {
+    if (!remove_tree_at(child.get(), entry_name) && errno != ENOENT) return false;
+  }
+  return unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0;
+}
+
+TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {}
+
+Fd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
+  const auto [parent, leaf] = split_parent(clean_path);
+  int error = 0;
+  Fd fd = root_.open_dir(parent, create, error);
+  if (!fd.valid() && create) fail(clean_path, fmt::format("open the directory for {}", what), error);
+  return fd;
+}
+
+void TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory) {
+  struct stat st {};
+  if (fstatat(parent_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return;
+    fail(clean_path, "inspect the existing entry", errno);
+  }
+  if (S_ISDIR(st.st_mode) && keep_directory) return;
+  if (!remove_tree_at(parent_fd, leaf)) fail(clean_path, "replace the existing entry", errno);
+  // A cached resolution may have passed through what was just removed
+  // (a directory, or a symlink to one).
+  root_.forget_cache();
+  if (S_ISDIR(st.st_mode)) fixups_.forget(clean_path);
+}
+
+void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) {
+  if (clean_path.empty()) {
+    // "./": the root itself (apply_layer lets only a directory through).
+    fixups_.record("", DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
+    return;
+  }
+  Fd parent = open_parent(clean_path, "the entry", true);
+  const std::string leaf(split_parent(clean_path).second);
+  switch (entry.type) {
+    case tar::EntryType::kFile: write_file(entry, parent.get(), leaf, clean_path, data); break;
+    case tar::EntryType::kDirectory: write_directory(entry, parent.get(), leaf, clean_path); break;
+    case tar::EntryType::kSymlink: write_symlink(entry, parent.get(), leaf, clean_path); break;
+    case tar::EntryType::kHardlink: write_hardlink(entry, parent.get(), leaf, clean_path); break;
+    case tar::EntryType::kCharDevice:
+    case tar::EntryType::kBlockDevice:
+    case tar::EntryType::kFifo: write_node(entry, parent.get(), leaf, clean_path); break;
+  }
+}
+
+void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                            std::string_view clean_path, tar::TarReader& data) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  Fd file(openat(parent_fd, leaf.c_str(), kFlags, 0600));
+  if (!file.valid() && errno == EEXIST) {
+    clear_for(parent_fd, leaf, clean_path, false);
+    file = Fd(openat(parent_fd, leaf.c_str(), kFlags, 0600));
+  }
+  if (!file.valid()) fail(clean_path, "create the file", errno);
+  for (Bytes piece = data.read_data(std::size_t{1} << 20); !piece.empty(); piece = data.read_data(std::size_t{1} << 20)) {
+    write_all(file.get(), piece, clean_path);
+  }
+  if (options_.set_owner && fchown(file.get(), static_cast<uid_t>(entry.uid), static_cast<gid_t>(entry.gid)) != 0) {
+    fail(clean_path, "set the owner", errno);
+  }
+  // After chown, which clears setuid and setgid.
+  if (fchmod(file.get(), entry.mode) != 0) fail(clean_path, "set the mode", errno);
+  set_xattrs(entry, file.get(), clean_path);
+  const timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
+  if (futimens(file.get(), times) != 0) fail(clean_path, "set the mtime", errno);
+}
+
+void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                                 std::string_view clean_path) {
+  clear_for(parent_fd, leaf, clean_path, true);
+  // Owner-writable until the fixups set the real mode at the end.
+  if (mkdirat(parent_fd, leaf.c_str(), 0700) != 0 && errno != EEXIST) fail(clean_path, "create the directory", errno);
+  if (!entry.xattrs.empty()) {
+    Fd dir(openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) fail(clean_path, "open the directory", errno);
+    set_xattrs(entry, dir.get(), clean_path);
+  }
+  fixups_.record(clean_path, DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
+}
+
+void TreeWriter::write_symlink(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                               std::string_view clean_path) {
+  if (symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0) {
+    if (errno != EEXIST) fail(clean_path, "create the symlink", errno);
+    clear_for(parent_fd, leaf, clean_path, false);
+    if (symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0) fail(clean_path, "create the symlink", errno);
+  }
+  set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, true);
+}
+
+void TreeWriter::write_hardlink(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                                std::string_view clean_path) {
+  const std::optional<std::string> target = clean_entry_path(entry.link_target);
+  if (!target || target->empty()) fail(clean_path, "link outside the output directory", EXDEV);
+  if (*target == clean_path) return;  // a link to itself changes nothing
+  // The target resolves inside the root like any path; its last component
+  // is not followed (linkat without AT_SYMLINK_FOLLOW links a symlink itself).
+  Fd target_parent = open_parent(*target, "the hardlink target", false);
+  if (!target_parent.valid()) fail(clean_path, fmt::format("link to {}", escape(*target)), ENOENT);
+  const std::string target_leaf(split_parent(*target).second);
+  if (linkat(target_parent.get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) == 0) return;
+  if (errno != EEXIST) fail(clean_path, fmt::format("link to {}", escape(*target)), errno);
+  struct stat existing {};
+  struct stat wanted {};
+  if (fstatat(parent_fd, leaf.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 &&
+      fstatat(target_parent.get(), target_leaf.c_str(), &wanted, AT_SYMLINK_NOFOLLOW) == 0 &&
+      existing.st_dev == wanted.st_dev && existing.st_ino == wanted.st_ino) {
+    return;  // already that very file
+  }
+  clear_for(parent_fd, leaf, clean_path, false);
+  if (linkat(target_parent.get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) != 0) {
+    fail(clean_path, fmt::format("link to {}", escape(*target)), errno);
+  }
+}
+
+void TreeWriter::write_node(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                            std::string_view clean_path) {
+  mode_t type = S_IFIFO;
+  dev_t device = 0;
+  const char* what = "create the FIFO";
+  if (entry.type == tar::EntryType::kCharDevice || entry.type == tar::EntryType::kBlockDevice) {
+    type = entry.type == tar::EntryType::kCharDevice ? S_IFCHR : S_IFBLK;
+    device = makedev(entry.dev_major, entry.dev_minor);
+    what = "create the device node";
+  }
+  if (mknodat(parent_fd, leaf.c_str(), type | (entry.mode & 0777), device) != 0) {
+    if (errno != EEXIST) fail(clean_path, what, errno);
+    clear_for(parent_fd, leaf, clean_path, false);
+    if (mknodat(parent_fd, leaf.c_str(), type | (entry.mode & 0777), device) != 0) fail(clean_path, what, errno);
+  }
+  set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, false);
+}
+
+void TreeWriter::set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                                        std::string_view clean_path, bool is_symlink) {
+  if (options_.set_owner && fchownat(parent_fd, leaf.c_str(), static_cast<uid_t>(entry.uid),
+                                     static_cast<gid_t>(entry.gid), AT_SYMLINK_NOFOLLOW) != 0) {
+    fail(clean_path, "set the owner", errno);
+  }
+  // Symlinks have no mode of their own on Linux; nodes get theirs after chown.
+  if (!is_symlink && fchmodat(parent_fd, leaf.c_str(), entry.mode, 0) != 0) fail(clean_path, "set the mode", errno);
+  const timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
+  if (utimensat(parent_fd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) fail(clean_path, "set the mtime", errno);
+}
+
+void TreeWriter::set_xattrs(const tar::Entry& entry, int fd, std::string_view clean_path) {
+  for (const auto& [name, value] : entry.xattrs) {
+    if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) continue;
+    const int error = errno;
+    if (!options_.privileged && (error == EPERM || error == ENOTSUP || error == EACCES)) {
+      // Unprivileged: security.* and trusted.* are refused. Report once.
+      if (skipped_xattrs_++ == 0) {
+        log(LogLevel::kWarning, "{}: cannot set xattr {} as non-root ({}); such xattrs are skipped",
+            escape(clean_path), escape(name), std::strerror(error));
+      }
+      continue;
+    }
+    fail(clean_path, fmt::format("set xattr {}", escape(name)), error);
+  }
+}
+
+bool TreeWriter::remove(std::string_view clean_path) {
+  if (clean_path.empty()) return false;
+  Fd parent = open_parent(clean_path, "the whiteout", false);
+  if (!parent.valid()) return false;  // nothing there to delete
+  const std::string leaf(split_parent(clean_path).second);
+  struct stat st {};
+  if (fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (!remove_tree_at(parent.get(), leaf)) fail(clean_path, "delete it for a whiteout", errno);
+  fixups_.forget(clean_path);
+  root_.forget_cache();
+  return true;
+}
+
+void TreeWriter::prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep) {
+  int error = 0;
+  Fd parent = clean_dir.empty() ? root_.open_dir("", false, error) : open_parent(clean_dir, "the opaque directory", false);
+  if (!parent.valid()) return;
+  Fd dir;
+  if (clean_dir.empty()) {
+    dir = Fd(openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  } else {
+    const std::string leaf(split_parent(clean_dir).second);
+    dir = Fd(openat(parent.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  }
+  if (!dir.valid()) return;  // not a directory (or absent): nothing lower to hide
+  prune_at(dir.get(), std::string(clean_dir), keep);
+  root_.forget_cache();
+}
+
+void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep) {
+  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  if (!listing) fail(clean_dir, "list the opaque directory", errno);
+  std::vector<std::string> names;
+  while (dirent* item = readdir(listing)) {
+    const std::string_view name = item->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  closedir(listing);
+  for (const std::string& name : names) {
+    const std::string child = clean_dir.empty() ? name : clean_dir + "/" + name;
+    if (!keep(child)) {
+      if (!remove_tree_at(dir_fd, name) && errno != ENOENT) fail(child, "delete it below an opaque directory", errno);
+      fixups_.forget(child);
+      continue;
+    }
+    Fd sub(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub.valid()) prune_at(sub.get(), child, keep);
+  }
+}
+
+std::size_t TreeWriter::finish() { return fixups_.apply(root_, options_.set_owner); }
+
+}  // namespace undocker::fs

@@ -1,0 +1,70 @@
+// Creates entries on disk inside the RootDir: files, directories, symlinks,
+// hardlinks, device nodes and FIFOs, with owner, mode, xattrs and mtime.
+// Also the two removals a layer can ask for: a whiteout deletes a path, an
+// opaque directory prunes what lower layers left in it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "fs/fixups.hpp"
+#include "fs/root.hpp"
+#include "tar/reader.hpp"
+
+namespace undocker::fs {
+
+struct WriterOptions {
+  bool set_owner = false;  // root: numeric owners from the archive
+  bool privileged = false; // root: device nodes and security.* xattrs
+};
+
+class TreeWriter {
+ public:
+  TreeWriter(RootDir& root, WriterOptions options);
+
+  /// Creates `entry` at clean_path, replacing whatever is there (a
+  /// directory over a directory merges). File data is read from `data`.
+  /// Throws EntryError (this entry cannot be made), FormatError (the entry
+  /// is invalid) or IoError (the filesystem failed).
+  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data);
+
+  /// Deletes clean_path (a whole tree for a directory) if it exists; never
+  /// follows a symlink in its last component. Returns true if removed.
+  bool remove(std::string_view clean_path);
+
+  /// Deletes everything below clean_dir for which keep(path) is false;
+  /// descends into kept directories. keep sees clean paths.
+  void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep);
+
+  /// Applies deferred directory metadata (call once, at the end).
+  std::size_t finish();
+
+  /// Number of xattrs that could not be set and were skipped (non-root).
+  std::size_t skipped_xattrs() const { return skipped_xattrs_; }
+
+ private:
+  Fd open_parent(std::string_view clean_path, std::string_view what, bool create);
+  void clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory);
+  void write_file(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path,
+                  tar::TarReader& data);
+  void write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
+  void write_symlink(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
+  void write_hardlink(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
+  void write_node(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
+  void set_xattrs(const tar::Entry& entry, int fd, std::string_view clean_path);
+  void set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
+                              std::string_view clean_path, bool is_symlink);
+  void prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep);
+
+  RootDir& root_;
+  WriterOptions options_;
+  DirFixups fixups_;
+  std::size_t skipped_xattrs_ = 0;
+};
+
+/// Removes name (a whole tree for a directory) inside dir_fd, without
+/// following symlinks. Returns false with errno set on failure.
+bool remove_tree_at(int dir_fd, const std::string& name);
+
+}  // namespace undocker::fs

@@ -1,0 +1,59 @@
+// Docker 1.10+ archives: manifest.json is a list of
+//   {"Config": "<hex>.json", "RepoTags": ["name:tag"] | null, "Layers": ["<id>/layer.tar", …]}
+// written by `docker save`, `podman save`, skopeo's and crane's docker-archive.
+// Docker 25+ names blobs "blobs/sha256/<hex>" instead; the shape is the same.
+#include <fmt/format.h>
+
+#include "image/image.hpp"
+#include "image/json.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker::image {
+
+namespace {
+
+std::string image_id_from_config(std::string_view config_member) {
+  std::string id = layer_id_from_member(config_member);
+  if (id.ends_with(".json")) id.resize(id.size() - 5);
+  if (id.starts_with("sha256:")) id.erase(0, 7);
+  return id;
+}
+
+}  // namespace
+
+ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
+  const std::optional<archive::Member> member = index.find_file("manifest.json");
+  if (!member) throw FormatError("manifest.json: not a regular file");
+  JsonDocument doc(index.data(*member), "manifest.json");
+
+  ImageArchive result;
+  result.format = ArchiveFormat::kDockerManifest;
+  std::size_t position = 0;
+  for (simdjson::dom::element item : doc.array(doc.root(), "the manifest")) {
+    const std::string where = fmt::format("image {}", position++);
+    simdjson::dom::object entry = doc.object(item, where);
+    Image image;
+    image.config_member = doc.required_string(entry, "Config");
+    image.id = image_id_from_config(image.config_member);
+    image.repo_tags = doc.string_list(entry, "RepoTags");
+    for (const std::string& raw_path : doc.string_list(entry, "Layers")) {
+      const std::optional<std::string> path = archive::clean_member_name(raw_path);
+      if (!path || raw_path.starts_with('/')) {
+        doc.fail(fmt::format("layer path {} leaves the archive", escape(raw_path)));
+      }
+      if (!index.find_file(*path)) {
+        doc.fail(fmt::format("layer {} is not in the archive", escape(raw_path)));
+      }
+      Layer layer;
+      layer.member = *path;
+      layer.id = layer_id_from_member(*path);
+      if (path->starts_with("blobs/sha256/")) layer.digest = "sha256:" + layer.id;
+      image.layers.push_back(std::move(layer));
+    }
+    result.images.push_back(std::move(image));
+  }
+  return result;
+}
+
+}  // namespace undocker::image

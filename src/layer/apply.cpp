@@ -1,0 +1,108 @@
+#include "layer/apply.hpp"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "fs/path.hpp"
+#include "tar/reader.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker::layer {
+
+namespace {
+
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+constexpr std::string_view kWhiteoutMeta = ".wh..wh.";
+
+// Paths this layer has written. A whiteout or opaque marker must not touch
+// them, nor the directories that lead to them.
+class WrittenPaths {
+ public:
+  void add(const std::string& path) { paths_.insert(path); }
+
+  /// True when path itself or something below it was written.
+  bool touches(const std::string& path) const {
+    if (path.empty()) return !paths_.empty();
+    if (paths_.count(path)) return true;
+    const std::string below = path + "/";
+    auto it = paths_.lower_bound(below);
+    return it != paths_.end() && it->starts_with(below);
+  }
+
+ private:
+  std::set<std::string> paths_;
+};
+
+std::string join(std::string_view dir, std::string_view name) {
+  return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
+}
+
+}  // namespace
+
+ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
+                       const ApplyOptions& options) {
+  ApplyStats stats;
+  tar::TarReader reader(source, layer_name);
+  WrittenPaths written;
+  tar::Entry entry;
+  while (reader.next(entry)) {
+    ++stats.entries;
+    const std::optional<std::string> clean_path = fs::clean_entry_path(entry.path);
+    if (!clean_path) {
+      throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
+                                    escape(layer_name), escape(entry.path)));
+    }
+    const auto [dir, base] = fs::split_parent(*clean_path);
+    try {
+      if (options.whiteouts && base.starts_with(kWhiteoutPrefix)) {
+        ++stats.whiteouts;
+        if (base == kOpaqueMarker) {
+          // Hide what lower layers put in dir; keep this layer's entries.
+          writer.prune(dir, [&](const std::string& path) { return written.touches(path); });
+        } else if (base.starts_with(kWhiteoutMeta)) {
+          // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not part of the tree.
+        } else {
+          const std::string_view name = base.substr(kWhiteoutPrefix.size());
+          if (name.empty() || name == "." || name == "..") {
+            throw FormatError(fmt::format("{}: {}: whiteout names no file", escape(layer_name), escape(entry.path)));
+          }
+          const std::string target = join(dir, name);
+          if (written.touches(target)) {
+            // This layer wrote target (or below it): only lower content goes.
+            writer.prune(target, [&](const std::string& path) { return written.touches(path); });
+          } else {
+            writer.remove(target);
+          }
+        }
+        continue;
+      }
+      if (entry.type == tar::EntryType::kHardlink) {
+        const std::optional<std::string> target = fs::clean_entry_path(entry.link_target);
+        if (!target || target->empty()) {
+          throw FormatError(fmt::format("{}: {}: hardlink target {} is outside the output directory",
+                                        escape(layer_name), escape(entry.path), escape(entry.link_target)));
+        }
+      }
+      if (clean_path->empty() && entry.type != tar::EntryType::kDirectory) {
+        throw FormatError(fmt::format("{}: {}: only a directory can stand at the root", escape(layer_name),
+                                      escape(entry.path)));
+      }
+      writer.write(entry, *clean_path, reader);
+      written.add(*clean_path);
+      stats.bytes += entry.size_bytes;
+    } catch (const EntryError& error) {
+      const std::string message = fmt::format("{}: {}", escape(layer_name), error.what());
+      if (!options.ignore_errors) throw EntryError(message);
+      log(LogLevel::kWarning, "{}", message);
+      ++stats.skipped;
+    } catch (const IoError& error) {
+      throw IoError(fmt::format("{}: {}", escape(layer_name), error.what()));
+    }
+  }
+  return stats;
+}
+
+}  // namespace undocker::layer

@@ -1,0 +1,31 @@
+// Applying one layer to the output directory by the OCI changeset rules
+// (SPEC section 3): entries replace what is at their path, `.wh.NAME`
+// deletes NAME from lower layers, `.wh..wh..opq` hides what lower layers
+// put in its directory. Whiteouts never remove entries of their own layer.
+#pragma once
+
+#include <string>
+
+#include "fs/writer.hpp"
+#include "layer/byte_source.hpp"
+
+namespace undocker::layer {
+
+struct ApplyOptions {
+  bool whiteouts = true;      // false with -W: .wh.* become plain files
+  bool ignore_errors = false; // -i: an entry that cannot be made is a warning
+};
+
+struct ApplyStats {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t whiteouts = 0;
+  std::uint64_t skipped = 0;
+};
+
+/// Reads the layer tar from `source` and applies it through `writer`.
+/// layer_name (the outer member) prefixes every error message.
+ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
+                       const ApplyOptions& options);
+
+}  // namespace undocker::layer

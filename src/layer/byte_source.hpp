@@ -1,0 +1,55 @@
+// A forward-only stream of bytes handed out as views, so that an
+// uncompressed layer is read straight from the mapped archive (zero copy)
+// and a compressed one from the decompressor's buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/bytes.hpp"
+
+namespace undocker::layer {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  ByteSource() = default;
+  ByteSource(const ByteSource&) = delete;  // views would dangle
+  ByteSource& operator=(const ByteSource&) = delete;
+
+  /// The next 1..max_bytes bytes (max_bytes > 0); empty only at the end of
+  /// the stream. The view is valid until the next call.
+  virtual Bytes read_some(std::size_t max_bytes) = 0;
+
+  /// Exactly n contiguous bytes, or fewer only at the end of the stream.
+  /// Used for 512-byte headers and PAX bodies (n bounded by the caller).
+  /// The view is valid until the next call.
+  virtual Bytes read_exact(std::size_t n) = 0;
+
+  /// Bytes consumed so far, counted in the (decompressed) stream.
+  virtual std::uint64_t position() const = 0;
+};
+
+/// A ByteSource over bytes that are already in memory (a mapped member).
+class MemorySource final : public ByteSource {
+ public:
+  explicit MemorySource(Bytes bytes) : bytes_(bytes) {}
+  Bytes read_some(std::size_t max_bytes) override { return take(max_bytes); }
+  Bytes read_exact(std::size_t n) override { return take(n); }
+  std::uint64_t position() const override { return position_; }
+
+ private:
+  Bytes take(std::size_t n) {
+    const std::size_t available = bytes_.size() - position_;
+    const std::size_t count = n < available ? n : available;
+    Bytes view = bytes_.subspan(position_, count);
+    position_ += count;
+    return view;
+  }
+  Bytes bytes_;
+  std::size_t position_ = 0;
+};
+
+}  // namespace undocker::layer

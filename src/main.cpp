@@ -1,0 +1,64 @@
+// undocker: unpack a saved container image archive into a root filesystem.
+// The only catch-all: every failure becomes one ERROR:undocker: line and
+// the exit status of its class (SPEC section 1).
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "cli/options.hpp"
+#include "extract.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace {
+
+void prepare_process() {
+  // Modes come from the archive exactly; the user's umask must not mask them.
+  umask(0);
+  // Deep trees are walked with one descriptor per level.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace undocker;
+  try {
+    const cli::Options options = cli::parse_options(argc, argv);
+    if (options.help) {
+      std::fputs(cli::help_text().c_str(), stdout);
+      return kExitOk;
+    }
+    if (options.version) {
+      std::puts("undocker " UNDOCKER_VERSION);
+      return kExitOk;
+    }
+    set_log_level(options.log_level);
+    prepare_process();
+    run(options);
+    if (std::fflush(stdout) != 0) throw IoError("cannot write to standard output");
+    return kExitOk;
+  } catch (const Error& error) {
+    log(LogLevel::kError, "{}", error.what());
+    return error.status();
+  } catch (const std::bad_alloc&) {
+    log(LogLevel::kError, "out of memory");
+    return kExitIo;
+  } catch (const std::system_error& error) {
+    log(LogLevel::kError, "{}", error.what());
+    return kExitIo;
+  } catch (const std::exception& error) {
+    log(LogLevel::kError, "unexpected failure: {}", error.what());
+    return kExitIo;
+  }
+}

@@ -1,0 +1,84 @@
+#include "tar/header.hpp"
+
+#include <cstring>
+
+namespace undocker::tar {
+
+bool is_zero_block(Bytes block) {
+  for (std::uint8_t byte : block) {
+    if (byte != 0) return false;
+  }
+  return true;
+}
+
+bool checksum_matches(const UstarHeader& header) {
+  const std::optional<std::int64_t> stored = parse_number(header.checksum);
+  if (!stored) return false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&header);
+  const std::size_t checksum_begin = offsetof(UstarHeader, checksum);
+  const std::size_t checksum_end = checksum_begin + sizeof(header.checksum);
+  std::int64_t unsigned_sum = 0;
+  std::int64_t signed_sum = 0;
+  for (std::size_t i = 0; i < kBlockSize; ++i) {
+    // The checksum field itself counts as eight spaces.
+    const unsigned char byte = (i >= checksum_begin && i < checksum_end) ? ' ' : bytes[i];
+    unsigned_sum += byte;
+    signed_sum += static_cast<signed char>(byte);
+  }
+  return *stored == unsigned_sum || *stored == signed_sum;
+}
+
+std::optional<std::int64_t> parse_number(std::string_view field) {
+  if (field.empty()) return std::nullopt;
+  const auto first = static_cast<unsigned char>(field[0]);
+  if (first & 0x80) {
+    // Base-256: big-endian two's complement after the marker bit. Work on
+    // the one's complement of negative numbers so both signs share a loop.
+    const std::uint8_t invert = (first & 0x40) ? 0xff : 0x00;
+    std::uint64_t magnitude = 0;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+      std::uint8_t byte = static_cast<std::uint8_t>(static_cast<std::uint8_t>(field[i]) ^ invert);
+      if (i == 0) byte &= 0x7f;
+      if ((magnitude >> 56) != 0) return std::nullopt;
+      magnitude = (magnitude << 8) | byte;
+    }
+    if ((magnitude >> 63) != 0) return std::nullopt;
+    const auto value = static_cast<std::int64_t>(magnitude);
+    return invert ? ~value : value;
+  }
+  // Octal: optional leading spaces, digits, then spaces or NULs to the end.
+  std::size_t i = 0;
+  while (i < field.size() && field[i] == ' ') ++i;
+  std::uint64_t value = 0;
+  bool any_digit = false;
+  for (; i < field.size() && field[i] >= '0' && field[i] <= '7'; ++i) {
+    if (value > (UINT64_MAX >> 3)) return std::nullopt;
+    value = (value << 3) | static_cast<std::uint64_t>(field[i] - '0');
+    any_digit = true;
+  }
+  for (; i < field.size(); ++i) {
+    if (field[i] != ' ' && field[i] != '\0') return std::nullopt;
+  }
+  if (!any_digit) {
+    // An all-NUL or all-space field reads as 0 (GNU tar and Go agree).
+    return 0;
+  }
+  if (value > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return static_cast<std::int64_t>(value);
+}
+
+std::string_view field_string(const char* field, std::size_t size) {
+  const void* nul = std::memchr(field, '\0', size);
+  const std::size_t length = nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - field) : size;
+  return {field, length};
+}
+
+bool is_ustar(const UstarHeader& header) {
+  return std::memcmp(header.magic, "ustar\0", 6) == 0;
+}
+
+bool is_gnu(const UstarHeader& header) {
+  return std::memcmp(header.magic, "ustar ", 6) == 0;
+}
+
+}  // namespace undocker::tar

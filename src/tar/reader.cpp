@@ -1,0 +1,243 @@
+#include "tar/reader.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "tar/header.hpp"
+#include "util/checked.hpp"
+#include "util/error.hpp"
+#include "util/limits.hpp"
+#include "util/log.hpp"
+
+namespace undocker::tar {
+
+namespace {
+
+// Entry types that never have data blocks, whatever their size field says
+// (as Go's archive/tar, and so Docker, reads them).
+bool is_header_only(char typeflag) {
+  return typeflag == '1' || typeflag == '2' || typeflag == '3' || typeflag == '4' ||
+         typeflag == '5' || typeflag == '6';
+}
+
+EntryType entry_type(char typeflag) {
+  switch (typeflag) {
+    case '1': return EntryType::kHardlink;
+    case '2': return EntryType::kSymlink;
+    case '3': return EntryType::kCharDevice;
+    case '4': return EntryType::kBlockDevice;
+    case '5': return EntryType::kDirectory;
+    case '6': return EntryType::kFifo;
+    default: return EntryType::kFile;  // '0', '\0', '7' (contiguous)
+  }
+}
+
+std::string ustar_path(const UstarHeader& header) {
+  std::string path(field_string(header.name));
+  // The prefix field exists only in POSIX ustar; old GNU headers keep
+  // access times and the sparse map there.
+  if (is_ustar(header)) {
+    const std::string_view prefix = field_string(header.prefix);
+    if (!prefix.empty()) path = fmt::format("{}/{}", prefix, path);
+  }
+  return path;
+}
+
+// GNU long names are NUL-terminated inside their data block.
+std::string until_nul(std::string text) {
+  const std::size_t nul = text.find('\0');
+  if (nul != std::string::npos) text.resize(nul);
+  return text;
+}
+
+}  // namespace
+
+TarReader::TarReader(layer::ByteSource& source, std::string archive_name)
+    : source_(source), archive_name_(std::move(archive_name)) {}
+
+void TarReader::fail(std::string_view problem) const {
+  if (current_name_.empty()) {
+    throw FormatError(fmt::format("{}: {}", escape(archive_name_), problem));
+  }
+  throw FormatError(fmt::format("{}: {}: {}", escape(archive_name_), escape(current_name_), problem));
+}
+
+Bytes TarReader::read_data(std::size_t max_bytes) {
+  if (data_remaining_ == 0 || max_bytes == 0) return {};
+  const std::size_t want = data_remaining_ < max_bytes ? static_cast<std::size_t>(data_remaining_) : max_bytes;
+  Bytes piece = source_.read_some(want);
+  if (piece.empty()) {
+    fail(fmt::format("archive ends inside the entry's data ({} bytes missing)", data_remaining_));
+  }
+  data_remaining_ -= piece.size();
+  return piece;
+}
+
+void TarReader::skip_rest_of_entry() {
+  while (data_remaining_ > 0) read_data(std::size_t{1} << 20);
+  while (padding_remaining_ > 0) {
+    Bytes piece = source_.read_some(static_cast<std::size_t>(padding_remaining_));
+    if (piece.empty()) fail("archive ends inside the padding after the entry's data");
+    padding_remaining_ -= piece.size();
+  }
+}
+
+std::string TarReader::read_body(std::uint64_t size, std::size_t limit, std::string_view what) {
+  if (size > limit) fail(fmt::format("{} of {} bytes exceeds the limit of {} bytes", what, size, limit));
+  Bytes body = source_.read_exact(static_cast<std::size_t>(size));
+  if (body.size() != size) fail(fmt::format("archive ends inside a {}", what));
+  std::string text(as_chars(body));
+  const std::uint64_t padding = *round_up_block(size) - size;
+  padding_remaining_ = padding;
+  skip_rest_of_entry();
+  return text;
+}
+
+bool TarReader::next(Entry& entry) {
+  if (ended_) return false;
+  skip_rest_of_entry();
+  current_name_.clear();
+
+  PaxValues local;         // from 'x' headers for this entry only
+  bool pending = false;    // an extension header waits for its entry
+  std::optional<std::string> gnu_long_name;
+  std::optional<std::string> gnu_long_link;
+  const std::uint64_t first_header_offset = source_.position();
+
+  for (;;) {
+    const std::uint64_t header_offset = source_.position();
+    Bytes block = source_.read_exact(kBlockSize);
+    if (block.empty()) {
+      // A clean end without end-of-archive blocks: accepted, as Go and
+      // GNU tar do, unless an extension header was left without its entry.
+      if (pending) fail("archive ends after an extension header, before its entry");
+      ended_ = true;
+      return false;
+    }
+    if (block.size() != kBlockSize) {
+      fail(fmt::format("archive ends inside a header at offset {}", header_offset));
+    }
+    if (is_zero_block(block)) {
+      if (pending) fail("end-of-archive block right after an extension header");
+      Bytes second = source_.read_exact(kBlockSize);
+      if (!second.empty() && (second.size() != kBlockSize || !is_zero_block(second))) {
+        fail(fmt::format("a zero block at offset {} is followed by data", header_offset));
+      }
+      ended_ = true;
+      return false;
+    }
+    UstarHeader header;
+    std::memcpy(&header, block.data(), kBlockSize);
+    if (!checksum_matches(header)) {
+      fail(fmt::format("header checksum mismatch at offset {}", header_offset));
+    }
+    const std::optional<std::int64_t> header_size = parse_number(header.size);
+    if (!header_size || *header_size < 0 || static_cast<std::uint64_t>(*header_size) > limits::kMaxEntryBytes) {
+      current_name_ = ustar_path(header);
+      fail(fmt::format("invalid size field at offset {}", header_offset));
+    }
+    const auto size = static_cast<std::uint64_t>(*header_size);
+    const char typeflag = header.typeflag;
+
+    switch (typeflag) {
+      case 'x':
+        parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax header"), local,
+                          fmt::format("{}: offset {}", archive_name_, header_offset));
+        pending = true;
+        continue;
+      case 'g': {
+        PaxValues global;
+        parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax global header"), global,
+                          fmt::format("{}: offset {}", archive_name_, header_offset));
+        global_.merge_from(global);
+        continue;
+      }
+      case 'L':
+        gnu_long_name = until_nul(read_body(size, limits::kMaxPathBytes, "GNU long name"));
+        pending = true;
+        continue;
+      case 'K':
+        gnu_long_link = until_nul(read_body(size, limits::kMaxPathBytes, "GNU long link name"));
+        pending = true;
+        continue;
+      case 'V':  // a GNU volume label names the archive, not a file
+        read_body(size, limits::kMaxPathBytes, "volume label");
+        continue;
+      default:
+        break;
+    }
+
+    PaxValues values = global_;
+    values.merge_from(local);
+
+    entry = Entry{};
+    entry.header_offset = first_header_offset;
+    if (values.path) entry.path = *values.path;
+    else if (gnu_long_name) entry.path = *gnu_long_name;
+    else entry.path = ustar_path(header);
+    current_name_ = entry.path;
+    if (values.link_path) entry.link_target = *values.link_path;
+    else if (gnu_long_link) entry.link_target = *gnu_long_link;
+    else entry.link_target = std::string(field_string(header.linkname));
+
+    if (entry.path.empty()) fail(fmt::format("entry at offset {} has an empty name", header_offset));
+    if (entry.path.size() > limits::kMaxPathBytes) fail("name is too long");
+    if (entry.path.find('\0') != std::string::npos || entry.link_target.find('\0') != std::string::npos) {
+      fail("name contains a NUL byte");
+    }
+
+    switch (typeflag) {
+      case '0': case '\0': case '7':
+      case '1': case '2': case '3': case '4': case '5': case '6':
+        break;
+      case 'S':
+        fail("GNU sparse files are not supported yet");
+      default:
+        fail(fmt::format("unsupported entry type '{}'", escape(std::string_view(&typeflag, 1))));
+    }
+    entry.type = entry_type(typeflag);
+
+    const std::optional<std::int64_t> mode = parse_number(header.mode);
+    if (!mode || *mode < 0) fail("invalid mode field");
+    entry.mode = static_cast<std::uint32_t>(*mode) & 07777;
+
+    auto id_field = [&](const std::optional<std::int64_t>& pax, const auto& field, std::string_view what) {
+      if (pax) return *pax;
+      const std::optional<std::int64_t> value = parse_number(field);
+      if (!value) fail(fmt::format("invalid {} field", what));
+      return *value;
+    };
+    entry.uid = id_field(values.uid, header.uid, "uid");
+    entry.gid = id_field(values.gid, header.gid, "gid");
+    if (entry.uid < 0 || entry.uid > UINT32_MAX - 1 || entry.gid < 0 || entry.gid > UINT32_MAX - 1) {
+      fail(fmt::format("owner {}:{} is out of range", entry.uid, entry.gid));
+    }
+    if (values.mtime) {
+      entry.mtime = *values.mtime;
+    } else {
+      const std::optional<std::int64_t> mtime = parse_number(header.mtime);
+      if (!mtime) fail("invalid mtime field");
+      entry.mtime = Timestamp{*mtime, 0};
+    }
+    if (entry.type == EntryType::kCharDevice || entry.type == EntryType::kBlockDevice) {
+      const std::optional<std::int64_t> major = parse_number(header.devmajor);
+      const std::optional<std::int64_t> minor = parse_number(header.devminor);
+      if (!major || !minor || *major < 0 || *minor < 0 || *major > UINT32_MAX || *minor > UINT32_MAX) {
+        fail("invalid device number");
+      }
+      entry.dev_major = values.dev_major.value_or(static_cast<std::uint32_t>(*major));
+      entry.dev_minor = values.dev_minor.value_or(static_cast<std::uint32_t>(*minor));
+    }
+    entry.xattrs = std::move(values.xattrs);
+
+    const std::uint64_t stored_size = values.size.value_or(size);
+    entry.size_bytes = is_header_only(typeflag) ? 0 : stored_size;
+    data_offset_ = source_.position();
+    data_remaining_ = entry.size_bytes;
+    padding_remaining_ = *round_up_block(entry.size_bytes) - entry.size_bytes;
+    return true;
+  }
+}
+
+}  // namespace undocker::tar

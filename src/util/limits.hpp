@@ -1,0 +1,35 @@
+// Every sanity limit on untrusted input, named, with its reason. A crafted
+// archive must not make us allocate or recurse without bound.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace undocker::limits {
+
+// Linux PATH_MAX is 4096; real images never come close, and a longer name is
+// either garbage or an attack on our memory.
+inline constexpr std::size_t kMaxPathBytes = 64 * 1024;
+// Owner and group names are only informative (we use numeric ids).
+inline constexpr std::size_t kMaxOwnerNameBytes = 4 * 1024;
+// A PAX extended header holds a few records; xattrs are its largest payload.
+inline constexpr std::size_t kMaxPaxBodyBytes = 16 * 1024 * 1024;
+// A single xattr value: the kernel refuses more than 64 KiB anyway.
+inline constexpr std::size_t kMaxXattrValueBytes = 64 * 1024;
+// Manifests, configs and indexes are kilobytes; 64 MiB leaves room for
+// images with thousands of history entries and stops a JSON bomb.
+inline constexpr std::size_t kMaxJsonBytes = 64 * 1024 * 1024;
+// simdjson recursion depth for our JSON documents.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+// Member sizes beyond 2^60 cannot be real and would overflow offset math.
+inline constexpr std::uint64_t kMaxEntryBytes = std::uint64_t{1} << 60;
+// Legacy v1 parent chains and nested OCI indexes: deeper is a loop or a bomb.
+inline constexpr std::size_t kMaxLayerChain = 4096;
+inline constexpr std::size_t kMaxIndexDepth = 8;
+// Symlinks followed while resolving one path inside the output directory
+// (the kernel's own limit is 40).
+inline constexpr int kMaxSymlinkHops = 40;
+// Path components; deeper trees are refused rather than recursed into.
+inline constexpr std::size_t kMaxPathDepth = 4096;
+
+}  // namespace undocker::limits

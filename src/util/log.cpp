@@ -1,0 +1,77 @@
+#include "util/log.hpp"
+
+#include <cstdio>
+
+namespace undocker {
+
+namespace {
+LogLevel g_level = LogLevel::kWarning;
+
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARNING";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "ERROR";
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  std::size_t length = 0;
+  unsigned min_code = 0;
+  unsigned code = 0;
+  if (lead >= 0xc2 && lead <= 0xdf) { length = 2; code = lead & 0x1f; min_code = 0x80; }
+  else if (lead >= 0xe0 && lead <= 0xef) { length = 3; code = lead & 0x0f; min_code = 0x800; }
+  else if (lead >= 0xf0 && lead <= 0xf4) { length = 4; code = lead & 0x07; min_code = 0x10000; }
+  else return 0;
+  if (i + length > s.size()) return 0;
+  for (std::size_t k = 1; k < length; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (c & 0x3f);
+  }
+  if (code < min_code || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  return length;
+}
+}  // namespace
+
+void set_log_level(LogLevel level) { g_level = level; }
+
+bool log_enabled(LogLevel level) { return level >= g_level; }
+
+void vlog(LogLevel level, fmt::string_view format, fmt::format_args args) {
+  std::string line = fmt::format("{}:undocker:", level_name(level));
+  fmt::vformat_to(std::back_inserter(line), format, args);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+std::string escape(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size();) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c >= 0x80) {
+      const std::size_t length = utf8_sequence_length(raw, i);
+      if (length == 0) {
+        out += fmt::format("\\x{:02x}", c);
+        ++i;
+      } else {
+        out.append(raw.substr(i, length));
+        i += length;
+      }
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace undocker
