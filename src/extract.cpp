@@ -16,6 +16,8 @@
 #include "image/select.hpp"
 #include "layer/apply.hpp"
 #include "layer/decompress.hpp"
+#include "layer/verify.hpp"
+#include "output/json_report.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -56,7 +58,40 @@ void list_images(const image::ImageArchive& archive) {
       if (group == groups.end()) groups.emplace_back(name, tag);
       else group->second += " " + tag;
     }
-    for (const auto& [name, tags] : groups) print_line(fmt::format("{}: {}", escape(name), escape(tags)));
+    for (const auto& [name, tags] : groups) {
+      print_line(fmt::format("{}: {}", name.empty() ? "<none>" : escape(name), escape(tags)));
+    }
+  }
+}
+
+void print_layers(const image::Image& image, const cli::Options& options) {
+  if (options.json) {
+    print_line(output::image_json(image));
+    return;
+  }
+  // The original printed ids alone; -v adds index, media type and size.
+  for (std::size_t i = 0; i < image.layers.size(); ++i) {
+    const image::Layer& layer = image.layers[i];
+    if (!log_enabled(LogLevel::kInfo)) {
+      print_line(escape(layer.id));
+      continue;
+    }
+    print_line(fmt::format("{}\t{}\t{}\t{}", i, escape(layer.digest.empty() ? layer.id : layer.digest),
+                           escape(layer.media_type.empty() ? "-" : layer.media_type),
+                           layer.size_bytes ? std::to_string(*layer.size_bytes) : "-"));
+  }
+}
+
+void verify_metadata(const archive::MemberIndex& index, const image::Image& image) {
+  if (!image.manifest_member.empty()) {
+    if (const std::optional<archive::Member> manifest = index.find_file(image.manifest_member)) {
+      layer::verify_blob(index.data(*manifest), image.manifest_digest, image.manifest_member);
+    }
+  }
+  if (!image.config_member.empty() && !image.config_digest.empty()) {
+    const std::optional<archive::Member> config = index.find_file(image.config_member);
+    if (!config) throw FormatError(fmt::format("{}: the image config is not in the archive", escape(image.config_member)));
+    layer::verify_blob(index.data(*config), image.config_digest, image.config_member);
   }
 }
 
@@ -72,9 +107,22 @@ void extract_layers(const cli::Options& options, const archive::MemberIndex& ind
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
     StepTimer timer("apply_layer");
     const std::optional<archive::Member> member = index.find_file(layer.member);
-    if (!member) throw FormatError(fmt::format("{}: layer is not in the archive", escape(layer.member)));
-    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(index.data(*member), layer.member);
-    const layer::ApplyStats stats = layer::apply_layer(*source, layer.member, writer, apply_options);
+    if (!member) {
+      throw FormatError(fmt::format("{}: layer {}{} is not in the archive", escape(layer.member), escape(layer.id),
+                                    layer.media_type.find("foreign") != std::string::npos ? " (a foreign layer)" : ""));
+    }
+    const Bytes blob = index.data(*member);
+    if (options.verify && !layer.digest.empty()) layer::verify_blob(blob, layer.digest, layer.member);
+    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(blob, layer.member);
+    // The diffID covers the uncompressed tar: hash it as it streams by,
+    // unless the blob digest just checked is that very hash.
+    const bool check_diff_id = options.verify && !layer.diff_id.empty() &&
+        !(layer.diff_id == layer.digest && layer::detect_compression(blob) == layer::Compression::kNone);
+    std::unique_ptr<layer::HashingSource> hashing;
+    if (check_diff_id) hashing = std::make_unique<layer::HashingSource>(*source);
+    layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
+    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options);
+    if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
     log(LogLevel::kDebug, "layer {}: {} entries, {} bytes, {} whiteouts", escape(layer.id), stats.entries,
         stats.bytes, stats.whiteouts);
   }
@@ -101,13 +149,17 @@ void run(const cli::Options& options) {
   }
   // Tell the format from the members and read every image's manifest.
   const image::ImageArchive images = image::load_images(*index);
-  if (options.list) {
+  if (options.list && !options.json) {
     list_images(images);
     return;
   }
-  const image::SelectedImage selected = image::select_image(images, options.image);
+  if (options.list && options.json) {
+    print_line(output::archive_json(images));
+    return;
+  }
+  const image::SelectedImage selected = image::select_image(images, options.image, options.platform);
   if (options.layers) {
-    for (const image::Layer& layer : selected.image->layers) print_line(escape(layer.id));
+    print_layers(*selected.image, options);
     return;
   }
   if (options.config) {
@@ -121,6 +173,8 @@ void run(const cli::Options& options) {
     return;
   }
   const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+  // Manifests and the config are small: check them before writing anything.
+  if (options.verify) verify_metadata(*index, *selected.image);
   extract_layers(options, *index, selected, layer_indices);
 }
 

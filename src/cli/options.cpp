@@ -1,5 +1,7 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
+
 #include <cxxopts.hpp>
 #include <fmt/format.h>
 
@@ -33,15 +35,19 @@ cxxopts::Options make_parser() {
     ("f,file", "read this archive (default and '-': standard input)", cxxopts::value<std::string>(), "ARCHIVE")
     ("l,layer", "apply only this layer (id, digest, unique prefix or index; repeatable)",
      cxxopts::value<std::vector<std::string>>(), "ID")
+    ("platform", "choose this platform from a multi-platform image (default: the only one, else the host's)",
+     cxxopts::value<std::string>(), "OS/ARCH[/VARIANT]")
     ("image", "NAME[:TAG], NAME@sha256:HEX, or an image id or unique prefix", cxxopts::value<std::string>());
   parser.add_options("Output")
     ("o,output", "extract into DIR, created if missing (default: .)", cxxopts::value<std::string>(), "DIR")
     ("list,ls", "list the images and their tags: NAME: TAG TAG ...")
     ("layers", "list the selected image's layer ids, bottom first")
-    ("config", "print the selected image's config JSON");
+    ("config", "print the selected image's config JSON")
+    ("json", "machine-readable JSON for --list and --layers");
   parser.add_options("Behaviour")
     ("i,ignore-errors", "report an entry that cannot be created as a warning and go on")
-    ("W,no-whiteouts", "do not process whiteouts: write .wh.* entries as plain files");
+    ("W,no-whiteouts", "do not process whiteouts: write .wh.* entries as plain files")
+    ("no-verify", "skip checking blob digests and diffIDs");
   parser.add_options("Logging")
     ("v,verbose", "log each image and layer extracted")
     ("d,debug", "log debugging detail")
@@ -76,6 +82,15 @@ Options parse_options(int argc, char** argv) {
   options.list = result.count("list") > 0;
   options.layers = result.count("layers") > 0;
   options.config = result.count("config") > 0;
+  options.json = result.count("json") > 0;
+  options.verify = result.count("no-verify") == 0;
+  if (result.count("platform")) {
+    options.platform = result["platform"].as<std::string>();
+    const auto slashes = std::count(options.platform.begin(), options.platform.end(), '/');
+    if (slashes < 1 || slashes > 2 || options.platform.front() == '/' || options.platform.back() == '/') {
+      throw UsageError(fmt::format("--platform wants OS/ARCH[/VARIANT], not {}", options.platform));
+    }
+  }
   options.ignore_errors = result.count("ignore-errors") > 0;
   options.no_whiteouts = result.count("no-whiteouts") > 0;
   options.help = result.count("help") > 0;

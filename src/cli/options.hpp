@@ -16,6 +16,9 @@ struct Options {
   bool list = false;
   bool layers = false;
   bool config = false;
+  bool json = false;
+  std::string platform;            // --platform OS/ARCH[/VARIANT]
+  bool verify = true;              // --no-verify turns it off
   std::vector<std::string> layer_ids;  // -l, repeatable
   bool ignore_errors = false;
   bool no_whiteouts = false;

@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -44,6 +45,31 @@ void write_all(int fd, Bytes bytes, std::string_view clean_path) {
     data += written;
     size -= static_cast<std::size_t>(written);
   }
+}
+
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
+// Writes each segment at its offset and sizes the file: the gaps stay holes.
+void write_sparse_data(int fd, const tar::SparseMap& map, tar::TarReader& data, std::string_view clean_path) {
+  for (const tar::SparseSegment& segment : map.segments) {
+    std::uint64_t offset = segment.offset;
+    std::uint64_t remaining = segment.length;
+    while (remaining > 0) {
+      const Bytes piece = data.read_data(static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kChunkBytes)));
+      std::size_t done = 0;
+      while (done < piece.size()) {
+        const ssize_t written = pwrite(fd, piece.data() + done, piece.size() - done, static_cast<off_t>(offset + done));
+        if (written < 0) {
+          if (errno == EINTR) continue;
+          fail(clean_path, "write data", errno);
+        }
+        done += static_cast<std::size_t>(written);
+      }
+      offset += piece.size();
+      remaining -= piece.size();
+    }
+  }
+  if (ftruncate(fd, static_cast<off_t>(map.real_size)) != 0) fail(clean_path, "set the file size", errno);
 }
 
 timespec to_timespec(const tar::Timestamp& time) {
@@ -123,8 +149,12 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
     file = Fd(openat(parent_fd, leaf.c_str(), kFlags, 0600));
   }
   if (!file.valid()) fail(clean_path, "create the file", errno);
-  for (Bytes piece = data.read_data(std::size_t{1} << 20); !piece.empty(); piece = data.read_data(std::size_t{1} << 20)) {
-    write_all(file.get(), piece, clean_path);
+  if (entry.sparse) {
+    write_sparse_data(file.get(), *entry.sparse, data, clean_path);
+  } else {
+    for (Bytes piece = data.read_data(kChunkBytes); !piece.empty(); piece = data.read_data(kChunkBytes)) {
+      write_all(file.get(), piece, clean_path);
+    }
   }
   if (options_.set_owner && fchown(file.get(), static_cast<uid_t>(entry.uid), static_cast<gid_t>(entry.gid)) != 0) {
     fail(clean_path, "set the owner", errno);

@@ -2,6 +2,8 @@
 //   {"Config": "<hex>.json", "RepoTags": ["name:tag"] | null, "Layers": ["<id>/layer.tar", …]}
 // written by `docker save`, `podman save`, skopeo's and crane's docker-archive.
 // Docker 25+ names blobs "blobs/sha256/<hex>" instead; the shape is the same.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "image/image.hpp"
@@ -36,6 +38,8 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
     Image image;
     image.config_member = doc.required_string(entry, "Config");
     image.id = image_id_from_config(image.config_member);
+    // The config's file name is its sha256 in every docker-archive writer.
+    if (image.id.size() == 64) image.config_digest = "sha256:" + image.id;
     image.repo_tags = doc.string_list(entry, "RepoTags");
     for (const std::string& raw_path : doc.string_list(entry, "Layers")) {
       const std::optional<std::string> path = archive::clean_member_name(raw_path);
@@ -49,8 +53,18 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
       layer.member = *path;
       layer.id = layer_id_from_member(*path);
       if (path->starts_with("blobs/sha256/")) layer.digest = "sha256:" + layer.id;
+      layer.size_bytes = index.find_file(*path)->size_bytes;
       image.layers.push_back(std::move(layer));
     }
+    // Tags of one image saved together may come as separate entries.
+    auto same = std::find_if(result.images.begin(), result.images.end(), [&](const Image& other) {
+      return other.id == image.id && other.layers.size() == image.layers.size();
+    });
+    if (same != result.images.end()) {
+      same->repo_tags.insert(same->repo_tags.end(), image.repo_tags.begin(), image.repo_tags.end());
+      continue;
+    }
+    image.group = result.images.size();
     result.images.push_back(std::move(image));
   }
   return result;

@@ -75,6 +75,7 @@ ImageArchive load_docker_v1(const archive::MemberIndex& index) {
       image.id = top_id;
       image.repo_tags.push_back(repo_tag);
       image.layers = follow_parent_chain(index, top_id);
+      image.group = result.images.size();
       result.images.push_back(std::move(image));
     }
   }

@@ -2,18 +2,86 @@
 
 #include <fmt/format.h>
 
+#include "image/json.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 namespace undocker::image {
 
-ImageArchive load_images(const archive::MemberIndex& index) {
+namespace {
+
+ImageArchive load_any(const archive::MemberIndex& index) {
+  // Docker 25+ writes an OCI layout and a manifest.json; the layout knows
+  // every platform, so it leads, and manifest.json lends its RepoTags. An
+  // index with "manifests": null (Docker 25 saving by id) falls back.
+  if (index.contains("index.json")) {
+    ImageArchive oci = load_oci_layout(index);
+    if (!oci.images.empty()) {
+      if (index.contains("manifest.json")) {
+        const ImageArchive docker = load_docker_manifest(index);
+        for (Image& image : oci.images) {
+          if (!image.repo_tags.empty()) continue;
+          for (const Image& named : docker.images) {
+            if (named.id == image.id) image.repo_tags = named.repo_tags;
+          }
+        }
+      }
+      return oci;
+    }
+  }
   // Docker 1.10+ writes both manifest.json and the legacy files; the
   // manifest is the authority where present (SPEC section 2).
   if (index.contains("manifest.json")) return load_docker_manifest(index);
   if (index.contains("repositories")) return load_docker_v1(index);
-  throw FormatError(fmt::format("{}: not an image archive (no manifest.json or repositories)",
+  if (index.contains("index.json")) {
+    throw FormatError(fmt::format("{}: index.json lists no image and there is no manifest.json",
+                                  escape(index.archive_name())));
+  }
+  throw FormatError(fmt::format("{}: not an image archive (no index.json, manifest.json or repositories)",
                                 escape(index.archive_name())));
+}
+
+}  // namespace
+
+std::string_view format_name(ArchiveFormat format) {
+  switch (format) {
+    case ArchiveFormat::kDockerV1: return "docker-v1";
+    case ArchiveFormat::kDockerManifest: return "docker-archive";
+    case ArchiveFormat::kOciLayout: return "oci-layout";
+  }
+  return "unknown";
+}
+
+ImageArchive load_images(const archive::MemberIndex& index) {
+  ImageArchive archive = load_any(index);
+  read_configs(index, archive);
+  return archive;
+}
+
+void read_configs(const archive::MemberIndex& index, ImageArchive& archive) {
+  for (Image& image : archive.images) {
+    if (image.config_member.empty()) continue;
+    const std::optional<archive::Member> member = index.find_file(image.config_member);
+    if (!member) continue;  // reported if this image is chosen
+    JsonDocument doc(index.data(*member), image.config_member);
+    simdjson::dom::object config = doc.object(doc.root(), "the image config");
+    if (image.platform.empty()) {
+      const std::string os = doc.optional_string(config, "os").value_or("");
+      const std::string arch = doc.optional_string(config, "architecture").value_or("");
+      const std::string variant = doc.optional_string(config, "variant").value_or("");
+      if (!os.empty() || !arch.empty()) {
+        image.platform = variant.empty() ? fmt::format("{}/{}", os, arch) : fmt::format("{}/{}/{}", os, arch, variant);
+      }
+    }
+    std::vector<std::string> diff_ids;
+    if (std::optional<simdjson::dom::element> rootfs = doc.field(config, "rootfs")) {
+      diff_ids = doc.string_list(doc.object(*rootfs, "\"rootfs\""), "diff_ids");
+    }
+    // diffIDs pair with layers one to one; anything else is not ours to trust.
+    if (diff_ids.size() == image.layers.size()) {
+      for (std::size_t i = 0; i < diff_ids.size(); ++i) image.layers[i].diff_id = diff_ids[i];
+    }
+  }
 }
 
 std::pair<std::string, std::string> split_name_tag(std::string_view reference) {

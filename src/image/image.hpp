@@ -22,12 +22,21 @@ struct Layer {
 
 struct Image {
   std::string id;                      // config digest hex, or the legacy top layer id
-  std::vector<std::string> repo_tags;  // "name:tag" as stored
+  std::vector<std::string> repo_tags;  // "name:tag" as stored ("" name for a bare OCI tag)
   std::string config_member;           // empty for legacy v1 without config
+  std::string config_digest;           // "sha256:<hex>" when a descriptor gives it
+  std::optional<std::uint64_t> config_size;
+  std::string manifest_digest;         // OCI: the manifest's descriptor digest
+  std::string manifest_member;         // OCI: the manifest blob
+  std::string platform;                // "os/arch[/variant]" when known
+  std::size_t group = 0;               // images of one index entry are one image in several platforms
+  std::string missing_blob;            // non-empty: this platform's blobs were not saved
   std::vector<Layer> layers;           // bottom first
 };
 
-enum class ArchiveFormat { kDockerV1, kDockerManifest };
+enum class ArchiveFormat { kDockerV1, kDockerManifest, kOciLayout };
+
+std::string_view format_name(ArchiveFormat format);
 
 struct ImageArchive {
   ArchiveFormat format = ArchiveFormat::kDockerManifest;
@@ -45,6 +54,15 @@ std::pair<std::string, std::string> split_name_tag(std::string_view reference);
 // Loaders, one per format (image/docker_manifest.cpp, image/docker_v1.cpp).
 ImageArchive load_docker_manifest(const archive::MemberIndex& index);
 ImageArchive load_docker_v1(const archive::MemberIndex& index);
+ImageArchive load_oci_layout(const archive::MemberIndex& index);
+
+/// Fills diff_ids and the platform from each image's config (when it has
+/// one and the config is in the archive).
+void read_configs(const archive::MemberIndex& index, ImageArchive& archive);
+
+/// "blobs/sha256/<hex>" for "sha256:<hex>"; FormatError if the digest is
+/// not a well-formed sha256 digest (it becomes a member name).
+std::string blob_member(std::string_view digest, std::string_view where);
 
 /// The layer id a member path implies: "<id>/layer.tar" gives <id>,
 /// "blobs/sha256/<hex>" gives <hex>; anything else is the path itself.

@@ -1,5 +1,8 @@
 #include "image/select.hpp"
 
+#include <sys/utsname.h>
+
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -43,51 +46,166 @@ std::string normalize_repository(std::string_view name) {
   return result;
 }
 
-SelectedImage select_image(const ImageArchive& archive, const std::optional<std::string>& reference) {
+std::string host_platform() {
+  utsname name{};
+  std::string machine = uname(&name) == 0 ? name.machine : "x86_64";
+  if (machine == "x86_64") return "linux/amd64";
+  if (machine == "aarch64") return "linux/arm64";
+  if (machine.starts_with("armv7")) return "linux/arm/v7";
+  if (machine == "i686" || machine == "i386") return "linux/386";
+  return "linux/" + machine;
+}
+
+bool platform_matches(std::string_view available, std::string_view wanted) {
+  if (available == wanted) return true;
+  // arm64's only variant is v8: "linux/arm64" and "linux/arm64/v8" agree.
+  auto without_v8 = [](std::string_view p) { return p.ends_with("/arm64/v8") ? p.substr(0, p.size() - 3) : p; };
+  if (without_v8(available) == without_v8(wanted)) return true;
+  // No variant asked for: any variant of that os/arch.
+  return std::count(wanted.begin(), wanted.end(), '/') == 1 && available.starts_with(std::string(wanted) + "/");
+}
+
+namespace {
+
+std::string display_name_of(const Image& image) {
+  if (image.repo_tags.empty()) return image.id;
+  const std::string name = split_name_tag(image.repo_tags.front()).first;
+  return name.empty() ? image.id : name;
+}
+
+// Every image the reference names, in any platform (none: all of them).
+std::vector<const Image*> images_named(const ImageArchive& archive, const std::optional<std::string>& reference,
+                                       std::string& display_name) {
+  std::vector<const Image*> found;
   if (!reference || reference->empty()) {
-    if (archive.images.size() != 1) {
-      throw NotFoundError(archive.images.empty()
-                              ? "the archive holds no image"
-                              : "No image name specified and multiple images contained in archive");
+    std::vector<std::size_t> groups;
+    for (const Image& image : archive.images) {
+      if (std::find(groups.begin(), groups.end(), image.group) == groups.end()) groups.push_back(image.group);
     }
-    const Image& image = archive.images.front();
-    std::string name = image.repo_tags.empty() ? image.id : split_name_tag(image.repo_tags.front()).first;
-    return {&image, name};
+    if (groups.size() != 1) {
+      throw NotFoundError(groups.empty() ? "the archive holds no image"
+                                         : "No image name specified and multiple images contained in archive");
+    }
+    for (const Image& image : archive.images) found.push_back(&image);
+    display_name = display_name_of(*found.front());
+    return found;
   }
 
-  // NAME@sha256:HEX: the digest names the image id (the config digest).
+  // NAME@sha256:HEX names the image by its id (config digest) or manifest digest.
   if (const std::size_t at = reference->find('@'); at != std::string::npos) {
-    const std::string name = reference->substr(0, at);
+    display_name = reference->substr(0, at);
     const std::string id = strip_algorithm(std::string_view(*reference).substr(at + 1));
     for (const Image& image : archive.images) {
-      if (image.id == id) return {&image, name};
+      if (image.id == id || strip_algorithm(image.manifest_digest) == id) found.push_back(&image);
     }
-    throw NotFoundError(fmt::format("failed to find image {} with digest {}", escape(name),
-                                    escape(reference->substr(at + 1))));
+    if (found.empty()) {
+      throw NotFoundError(fmt::format("failed to find image {} with digest {}", escape(display_name),
+                                      escape(reference->substr(at + 1))));
+    }
+    return found;
   }
 
   const auto [name, tag] = split_name_tag(*reference);
+  display_name = name;
   for (const Image& image : archive.images) {
     for (const std::string& repo_tag : image.repo_tags) {
       const auto [image_name, image_tag] = split_name_tag(repo_tag);
-      if (image_tag == tag && same_repository(image_name, name)) return {&image, name};
+      // A bare OCI ref name (":tag") is matched by the tag alone.
+      const bool matches = image_name.empty() ? (*reference == image_tag || (name.empty() && tag == image_tag))
+                                              : (image_tag == tag && same_repository(image_name, name));
+      if (matches) {
+        found.push_back(&image);
+        break;
+      }
     }
   }
+  if (!found.empty()) return found;
 
   // An image id or a unique prefix of one, as `docker run` accepts.
   const std::string id = strip_algorithm(*reference);
   if (is_hex(id)) {
-    const Image* match = nullptr;
     for (const Image& image : archive.images) {
       if (!image.id.starts_with(id)) continue;
-      if (match && match->id != image.id) {
+      if (!found.empty() && found.front()->id != image.id && found.front()->group != image.group) {
         throw NotFoundError(fmt::format("image id prefix {} is ambiguous", escape(id)));
       }
-      match = &image;
+      found.push_back(&image);
     }
-    if (match) return {match, match->repo_tags.empty() ? match->id : split_name_tag(match->repo_tags.front()).first};
+    if (!found.empty()) {
+      display_name = display_name_of(*found.front());
+      return found;
+    }
   }
   throw NotFoundError(fmt::format("failed to find image {} with tag {}", escape(name), escape(tag)));
+}
+
+std::string platform_list(const std::vector<const Image*>& images) {
+  std::string list;
+  for (const Image* image : images) {
+    const std::string platform = image->platform.empty() ? "unknown" : image->platform;
+    if (list.find(platform) != std::string::npos) continue;
+    if (!list.empty()) list += ", ";
+    list += platform;
+  }
+  return list;
+}
+
+}  // namespace
+
+SelectedImage select_image(const ImageArchive& archive, const std::optional<std::string>& reference,
+                           const std::string& platform) {
+  std::string display_name;
+  std::vector<const Image*> candidates = images_named(archive, reference, display_name);
+  const std::vector<const Image*> all = candidates;
+
+  auto keep_platform = [&](std::string_view wanted) {
+    std::vector<const Image*> kept;
+    for (const Image* image : candidates) {
+      if (platform_matches(image->platform, wanted)) kept.push_back(image);
+    }
+    return kept;
+  };
+  auto distinct = [](const std::vector<const Image*>& images) {
+    for (const Image* image : images) {
+      if (image->id != images.front()->id) return false;
+    }
+    return true;
+  };
+
+  if (!platform.empty()) {
+    candidates = keep_platform(platform);
+    if (candidates.empty()) {
+      throw NotFoundError(fmt::format("image {} has no platform {}; available: {}", escape(display_name),
+                                      escape(platform), platform_list(all)));
+    }
+  } else if (!distinct(candidates)) {
+    // Platforms listed without their blobs cannot be meant by default.
+    std::vector<const Image*> saved;
+    for (const Image* image : candidates) {
+      if (image->missing_blob.empty()) saved.push_back(image);
+    }
+    if (!saved.empty()) candidates = saved;
+  }
+  if (platform.empty() && !distinct(candidates)) {
+    // Several platforms and none asked for: the host's, as docker pull does.
+    std::vector<const Image*> host = keep_platform(host_platform());
+    if (host.empty() || !distinct(host)) {
+      throw NotFoundError(fmt::format("image {} has several platforms ({}); choose one with --platform",
+                                      escape(display_name), platform_list(all)));
+    }
+    candidates = host;
+  }
+  if (!distinct(candidates)) {
+    throw NotFoundError(fmt::format("image {} has several images for platform {}; name one by id",
+                                    escape(display_name), escape(platform)));
+  }
+  const Image* chosen = candidates.front();
+  if (!chosen->missing_blob.empty()) {
+    throw NotFoundError(fmt::format("image {} for platform {} was not saved in the archive (manifest {} is missing)",
+                                    escape(display_name), chosen->platform.empty() ? "unknown" : chosen->platform,
+                                    escape(chosen->missing_blob)));
+  }
+  return {chosen, display_name};
 }
 
 std::vector<std::size_t> select_layers(const Image& image, const std::vector<std::string>& wanted) {

@@ -16,9 +16,18 @@ struct SelectedImage {
   std::string display_name;  // the name without its tag, for messages
 };
 
-/// The image `reference` names, or the only image when it is empty.
+/// The image `reference` names, or the only image when it is empty, in
+/// `platform` ("os/arch[/variant]"; empty: the only one, else the host's).
 /// Throws NotFoundError with the original's messages.
-SelectedImage select_image(const ImageArchive& archive, const std::optional<std::string>& reference);
+SelectedImage select_image(const ImageArchive& archive, const std::optional<std::string>& reference,
+                           const std::string& platform = "");
+
+/// The platform this binary runs on, as OCI names it ("linux/amd64").
+std::string host_platform();
+
+/// True when `available` satisfies `wanted` ("linux/arm64" matches
+/// "linux/arm64/v8"; a variant, when given, must match).
+bool platform_matches(std::string_view available, std::string_view wanted);
 
 /// Indices (bottom first) of the layers `wanted` names; all when empty.
 /// Throws NotFoundError for an unknown or ambiguous layer.

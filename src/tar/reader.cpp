@@ -94,6 +94,60 @@ std::string TarReader::read_body(std::uint64_t size, std::size_t limit, std::str
   return text;
 }
 
+SparseMap TarReader::read_old_gnu_sparse_map(Bytes header_block) {
+  GnuSparseHeaderTail tail;
+  std::memcpy(&tail, header_block.data() + offsetof(UstarHeader, prefix), sizeof tail);
+  SparseMap map;
+  const std::optional<std::int64_t> real_size = parse_number(tail.real_size);
+  if (!real_size || *real_size < 0) fail("invalid sparse file size");
+  map.real_size = static_cast<std::uint64_t>(*real_size);
+  if (!append_gnu_sparse_pairs(tail.sparse[0], 4, map.segments)) fail("malformed sparse map");
+  bool extended = tail.is_extended != 0;
+  while (extended) {
+    // Each extension block: 21 more pairs, then its own "more follow" flag.
+    Bytes block = source_.read_exact(kBlockSize);
+    if (block.size() != kBlockSize) fail("archive ends inside a sparse map");
+    if (map.segments.size() > limits::kMaxSparseSegments) fail("sparse map has too many segments");
+    if (!append_gnu_sparse_pairs(reinterpret_cast<const char*>(block.data()), 21, map.segments)) {
+      fail("malformed sparse map extension");
+    }
+    extended = block[504] != 0;
+  }
+  return map;
+}
+
+SparseMap TarReader::read_pax_1_0_sparse_map(std::uint64_t real_size) {
+  // Decimal numbers, one per line: the count, then offset and length pairs;
+  // the map fills whole blocks, which count as data of the entry.
+  SparseMap map;
+  map.real_size = real_size;
+  std::string pending;
+  std::vector<std::uint64_t> numbers;
+  std::optional<std::uint64_t> count;
+  while (!count || numbers.size() < 2 * *count) {
+    if (data_remaining_ < kBlockSize) fail("sparse map runs past the entry's data");
+    Bytes block = source_.read_exact(kBlockSize);
+    if (block.size() != kBlockSize) fail("archive ends inside a sparse map");
+    data_remaining_ -= kBlockSize;
+    pending.append(as_chars(block));
+    std::size_t newline;
+    while ((!count || numbers.size() < 2 * *count) && (newline = pending.find('\n')) != std::string::npos) {
+      const std::optional<std::uint64_t> number = parse_decimal(std::string_view(pending).substr(0, newline));
+      if (!number) fail("malformed sparse map");
+      pending.erase(0, newline + 1);
+      if (!count) {
+        if (*number > limits::kMaxSparseSegments) fail("sparse map has too many segments");
+        count = *number;
+      } else {
+        numbers.push_back(*number);
+      }
+    }
+    if ((!count || numbers.size() < 2 * *count) && pending.size() > 64) fail("malformed sparse map");
+  }
+  for (std::size_t i = 0; i < numbers.size(); i += 2) map.segments.push_back({numbers[i], numbers[i + 1]});
+  return map;
+}
+
 bool TarReader::next(Entry& entry) {
   if (ended_) return false;
   skip_rest_of_entry();
@@ -192,11 +246,12 @@ bool TarReader::next(Entry& entry) {
       case '1': case '2': case '3': case '4': case '5': case '6':
         break;
       case 'S':
-        fail("GNU sparse files are not supported yet");
+        break;
       default:
         fail(fmt::format("unsupported entry type '{}'", escape(std::string_view(&typeflag, 1))));
     }
     entry.type = entry_type(typeflag);
+    if (typeflag == 'S') entry.sparse = read_old_gnu_sparse_map(block);
 
     const std::optional<std::int64_t> mode = parse_number(header.mode);
     if (!mode || *mode < 0) fail("invalid mode field");
@@ -236,6 +291,42 @@ bool TarReader::next(Entry& entry) {
     data_offset_ = source_.position();
     data_remaining_ = entry.size_bytes;
     padding_remaining_ = *round_up_block(entry.size_bytes) - entry.size_bytes;
+
+    // pax sparse formats: 0.0 and 0.1 keep the map in records, 1.0 at the
+    // start of the data; all of them may hide the real name.
+    const bool pax_sparse = values.sparse_major || values.sparse_map || !values.sparse_offsets_0_0.empty();
+    if (pax_sparse && entry.type == EntryType::kFile) {
+      if (values.sparse_name) {
+        entry.path = *values.sparse_name;
+        current_name_ = entry.path;
+      }
+      if (!values.sparse_real_size) fail("sparse file without GNU.sparse.realsize");
+      if (values.sparse_major && *values.sparse_major == "1") {
+        entry.sparse = read_pax_1_0_sparse_map(*values.sparse_real_size);
+        entry.size_bytes = data_remaining_;
+      } else {
+        SparseMap map;
+        map.real_size = *values.sparse_real_size;
+        if (values.sparse_map) {
+          if (!parse_sparse_map_text(*values.sparse_map, map.segments)) fail("malformed GNU.sparse.map");
+        } else {
+          if (values.sparse_offsets_0_0.size() != values.sparse_numbytes_0_0.size()) {
+            fail("GNU.sparse.offset and GNU.sparse.numbytes do not pair up");
+          }
+          for (std::size_t i = 0; i < values.sparse_offsets_0_0.size(); ++i) {
+            map.segments.push_back({values.sparse_offsets_0_0[i], values.sparse_numbytes_0_0[i]});
+          }
+        }
+        entry.sparse = std::move(map);
+      }
+    }
+    if (entry.sparse) {
+      if (const char* problem = check_sparse_map(*entry.sparse); *problem) fail(problem);
+      if (entry.sparse->stored_bytes() != entry.size_bytes) {
+        fail(fmt::format("sparse map holds {} bytes but the entry stores {}", entry.sparse->stored_bytes(),
+                         entry.size_bytes));
+      }
+    }
     return true;
   }
 }

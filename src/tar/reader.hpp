@@ -11,6 +11,7 @@
 
 #include "layer/byte_source.hpp"
 #include "tar/pax.hpp"
+#include "tar/sparse.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::tar {
@@ -31,6 +32,9 @@ struct Entry {
   std::uint32_t dev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
   std::uint64_t header_offset = 0;  // offset of its first header in the stream
+  // Set for a GNU sparse file: the data (size_bytes of it) is the
+  // segments, in order; the file is sparse->real_size bytes long.
+  std::optional<SparseMap> sparse;
 };
 
 class TarReader {
@@ -55,6 +59,8 @@ class TarReader {
   void skip_rest_of_entry();
   std::string read_body(std::uint64_t size, std::size_t limit, std::string_view what);
   [[noreturn]] void fail(std::string_view problem) const;
+  SparseMap read_old_gnu_sparse_map(Bytes header_block);
+  SparseMap read_pax_1_0_sparse_map(std::uint64_t real_size);
 
   layer::ByteSource& source_;
   std::string archive_name_;

@@ -23,6 +23,9 @@ inline constexpr std::size_t kMaxJsonBytes = 64 * 1024 * 1024;
 inline constexpr std::size_t kMaxJsonDepth = 64;
 // Member sizes beyond 2^60 cannot be real and would overflow offset math.
 inline constexpr std::uint64_t kMaxEntryBytes = std::uint64_t{1} << 60;
+// Segments of one sparse file (16 bytes each in memory): 1 Mi segments is
+// far beyond any real file and caps the map at 16 MiB.
+inline constexpr std::size_t kMaxSparseSegments = std::size_t{1} << 20;
 // Legacy v1 parent chains and nested OCI indexes: deeper is a loop or a bomb.
 inline constexpr std::size_t kMaxLayerChain = 4096;
 inline constexpr std::size_t kMaxIndexDepth = 8;

@@ -1,0 +1,39 @@
+// Digest verification (on by default, --no-verify skips it): a blob must
+// hash to the digest its descriptor names, and a layer's uncompressed tar
+// to the diffID its config names. A mismatch is a DigestError (exit 5)
+// naming the blob.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "layer/byte_source.hpp"
+#include "util/sha256.hpp"
+
+namespace undocker::layer {
+
+/// Throws DigestError when sha256(blob) is not `digest` ("sha256:<hex>").
+void verify_blob(Bytes blob, std::string_view digest, std::string_view member);
+
+/// Passes a stream through while hashing every byte read from it.
+class HashingSource final : public ByteSource {
+ public:
+  explicit HashingSource(ByteSource& inner) : inner_(inner) {}
+  Bytes read_some(std::size_t max_bytes) override { return hashed(inner_.read_some(max_bytes)); }
+  Bytes read_exact(std::size_t n) override { return hashed(inner_.read_exact(n)); }
+  std::uint64_t position() const override { return inner_.position(); }
+
+  /// Reads what the tar reader left (end blocks, padding) and checks the
+  /// whole stream against `diff_id`.
+  void verify_rest(std::string_view diff_id, std::string_view member);
+
+ private:
+  Bytes hashed(Bytes bytes) {
+    hash_.update(bytes);
+    return bytes;
+  }
+  ByteSource& inner_;
+  Sha256 hash_;
+};
+
+}  // namespace undocker::layer

@@ -1,0 +1,1 @@
+// PLACEHOLDER written by the lead so the tree builds; helper replaces it.
