@@ -53,10 +53,10 @@ void list_images(const image::ImageArchive& archive) {
     }
     std::vector<std::pair<std::string, std::string>> groups;  // name → "tag tag"
     for (const std::string& repo_tag : image.repo_tags) {
-      const auto [name, tag] = image::split_name_tag(repo_tag);
-      auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == name; });
-      if (group == groups.end()) groups.emplace_back(name, tag);
-      else group->second += " " + tag;
+      const std::pair<std::string, std::string> name_tag = image::split_name_tag(repo_tag);
+      auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == name_tag.first; });
+      if (group == groups.end()) groups.push_back(name_tag);
+      else group->second += " " + name_tag.second;
     }
     for (const auto& [name, tags] : groups) {
       print_line(fmt::format("{}: {}", name.empty() ? "<none>" : escape(name), escape(tags)));
