@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -38,6 +41,14 @@ class StepTimer {
   const char* name_;
   std::chrono::steady_clock::time_point start_;
 };
+
+// Workers that finish files (data, owner, mode, mtime) while the main
+// thread parses and creates names. UNDOCKER_THREADS overrides, for bench/.
+unsigned writer_threads() {
+  if (const char* forced = std::getenv("UNDOCKER_THREADS")) return static_cast<unsigned>(std::atoi(forced));
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : std::min(cores, 4u);
+}
 
 void print_line(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
@@ -100,7 +111,7 @@ void extract_layers(const cli::Options& options, const archive::MemberIndex& ind
   log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
   const bool root = geteuid() == 0;
   fs::RootDir output(options.output);
-  fs::TreeWriter writer(output, fs::WriterOptions{root, root});
+  fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   for (std::size_t i : layer_indices) {
     const image::Layer& layer = selected.image->layers[i];
@@ -114,6 +125,7 @@ void extract_layers(const cli::Options& options, const archive::MemberIndex& ind
     const Bytes blob = index.data(*member);
     if (options.verify && !layer.digest.empty()) layer::verify_blob(blob, layer.digest, layer.member);
     std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(blob, layer.member);
+    apply_options.estargz = layer::detect_compression(blob) == layer::Compression::kGzip;
     // The diffID covers the uncompressed tar: hash it as it streams by,
     // unless the blob digest just checked is that very hash.
     const bool check_diff_id = options.verify && !layer.diff_id.empty() &&

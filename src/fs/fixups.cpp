@@ -51,9 +51,9 @@ std::size_t DirFixups::apply(RootDir& root, bool set_owner) {
     } else {
       const auto [parent, leaf] = split_parent(path);
       int error = 0;
-      Fd parent_fd = root.open_dir(parent, false, error);
-      if (!parent_fd.valid()) continue;  // removed since: nothing to fix
-      dir = Fd(openat(parent_fd.get(), std::string(leaf).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      DirFd parent_fd = root.open_dir(parent, false, error);
+      if (!parent_fd) continue;  // removed since: nothing to fix
+      dir = Fd(openat(parent_fd->get(), std::string(leaf).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     }
     if (!dir.valid()) continue;  // replaced by a non-directory since
     if (set_owner && fchown(dir.get(), static_cast<uid_t>(metadata.uid), static_cast<gid_t>(metadata.gid)) != 0) {

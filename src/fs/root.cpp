@@ -45,8 +45,8 @@ RootDir::RootDir(const std::string& path) : path_(path) {
     }
     if (slash == std::string::npos) break;
   }
-  root_ = Fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root_.valid()) {
+  root_ = std::make_shared<Fd>(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_->valid()) {
     throw IoError(fmt::format("cannot open output directory {}: {}", escape(path), std::strerror(errno)));
   }
 }
@@ -56,23 +56,22 @@ void RootDir::forget_cache() {
   cached_dir_.clear();
 }
 
-Fd RootDir::open_dir(std::string_view clean_dir, bool create, int& error) {
+DirFd RootDir::open_dir(std::string_view clean_dir, bool create, int& error) {
   error = 0;
-  if (clean_dir.empty()) return duplicate(root_.get());
+  if (clean_dir.empty()) return root_;
   // Entries of one directory come together in a tar stream: reuse the last
   // resolution. Removals clear the cache, so it never names a stale inode.
-  if (cached_fd_.valid() && clean_dir == cached_dir_) return duplicate(cached_fd_.get());
+  if (cached_fd_ && clean_dir == cached_dir_) return cached_fd_;
   Fd fd;
   if (have_openat2_) {
     fd = open_with_openat2(clean_dir, error);
-    if (!fd.valid() && (error != ENOENT || !create) && have_openat2_) return fd;
+    if (!fd.valid() && (error != ENOENT || !create) && have_openat2_) return nullptr;
   }
   if (!fd.valid()) fd = walk(clean_dir, create, error);
-  if (fd.valid()) {
-    cached_dir_.assign(clean_dir);
-    cached_fd_ = duplicate(fd.get());
-  }
-  return fd;
+  if (!fd.valid()) return nullptr;
+  cached_dir_.assign(clean_dir);
+  cached_fd_ = std::make_shared<const Fd>(std::move(fd));
+  return cached_fd_;
 }
 
 Fd RootDir::open_with_openat2(std::string_view clean_dir, int& error) {
@@ -81,7 +80,7 @@ Fd RootDir::open_with_openat2(std::string_view clean_dir, int& error) {
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   const std::string path(clean_dir);
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const long fd = syscall(SYS_openat2, root_.get(), path.c_str(), &how, sizeof how);
+    const long fd = syscall(SYS_openat2, root_->get(), path.c_str(), &how, sizeof how);
     if (fd >= 0) return Fd(static_cast<int>(fd));
     error = errno;
     // EAGAIN: a concurrent rename raced the lookup; try again.
@@ -102,7 +101,7 @@ Fd RootDir::open_with_openat2(std::string_view clean_dir, int& error) {
 Fd RootDir::walk(std::string_view clean_dir, bool create, int& error) {
   std::deque<std::string> pending = split_components(clean_dir);
   std::vector<Fd> stack;
-  auto top = [&]() { return stack.empty() ? root_.get() : stack.back().get(); };
+  auto top = [&]() { return stack.empty() ? root_->get() : stack.back().get(); };
   int hops = 0;
   while (!pending.empty()) {
     const std::string part = std::move(pending.front());
@@ -156,7 +155,7 @@ Fd RootDir::walk(std::string_view clean_dir, bool create, int& error) {
     pending.insert(pending.begin(), expanded.begin(), expanded.end());
     if (link.starts_with('/')) stack.clear();  // absolute: from our root
   }
-  if (stack.empty()) return duplicate(root_.get());
+  if (stack.empty()) return duplicate(root_->get());
   return std::move(stack.back());
 }
 

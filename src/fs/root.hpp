@@ -6,6 +6,7 @@
 // written through.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,19 +14,23 @@
 
 namespace undocker::fs {
 
+/// A directory descriptor shared with RootDir's cache: holding one keeps
+/// it open even if the cache moves on (no dup()/close() per entry).
+using DirFd = std::shared_ptr<const Fd>;
+
 class RootDir {
  public:
   /// Opens (creating it and its parents if missing) the output directory.
   explicit RootDir(const std::string& path);
 
-  int fd() const { return root_.get(); }
+  int fd() const { return root_->get(); }
   const std::string& path() const { return path_; }
 
   /// Opens the directory at clean_dir ("" is the root), following symlinks
   /// inside the root. With create, missing directories are made (0755), as
-  /// tar and Docker make them. On failure returns an invalid Fd and sets
-  /// error to the errno.
-  Fd open_dir(std::string_view clean_dir, bool create, int& error);
+  /// tar and Docker make them. On failure returns null and sets error to
+  /// the errno.
+  DirFd open_dir(std::string_view clean_dir, bool create, int& error);
 
   /// Drops any cached resolution; called whenever something is removed.
   void forget_cache();
@@ -34,11 +39,11 @@ class RootDir {
   Fd open_with_openat2(std::string_view clean_dir, int& error);
   Fd walk(std::string_view clean_dir, bool create, int& error);
 
-  Fd root_;
+  std::shared_ptr<Fd> root_;
   std::string path_;
   bool have_openat2_ = true;
   std::string cached_dir_;  // the last directory opened, and its fd
-  Fd cached_fd_;
+  DirFd cached_fd_;
 };
 
 }  // namespace undocker::fs

@@ -97,13 +97,17 @@ bool remove_tree_at(int dir_fd, const std::string& name) {
   return unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0;
 }
 
-TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {}
+TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {
+  if (options_.threads > 0) {
+    pool_ = std::make_unique<FilePool>(options_.threads,
+                                       FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+  }
+}
 
-Fd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
-  const auto [parent, leaf] = split_parent(clean_path);
+DirFd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
   int error = 0;
-  Fd fd = root_.open_dir(parent, create, error);
-  if (!fd.valid() && create) fail(clean_path, fmt::format("open the directory for {}", what), error);
+  DirFd fd = root_.open_dir(split_parent(clean_path).first, create, error);
+  if (!fd && create) fail(clean_path, fmt::format("open the directory for {}", what), error);
   return fd;
 }
 
@@ -127,43 +131,49 @@ void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path, tar
     fixups_.record("", DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
     return;
   }
-  Fd parent = open_parent(clean_path, "the entry", true);
+  const DirFd parent = open_parent(clean_path, "the entry", true);
   const std::string leaf(split_parent(clean_path).second);
   switch (entry.type) {
-    case tar::EntryType::kFile: write_file(entry, parent.get(), leaf, clean_path, data); break;
-    case tar::EntryType::kDirectory: write_directory(entry, parent.get(), leaf, clean_path); break;
-    case tar::EntryType::kSymlink: write_symlink(entry, parent.get(), leaf, clean_path); break;
-    case tar::EntryType::kHardlink: write_hardlink(entry, parent.get(), leaf, clean_path); break;
+    case tar::EntryType::kFile: write_file(entry, parent->get(), leaf, clean_path, data); break;
+    case tar::EntryType::kDirectory: write_directory(entry, parent->get(), leaf, clean_path); break;
+    case tar::EntryType::kSymlink: write_symlink(entry, parent->get(), leaf, clean_path); break;
+    case tar::EntryType::kHardlink: write_hardlink(entry, parent->get(), leaf, clean_path); break;
     case tar::EntryType::kCharDevice:
     case tar::EntryType::kBlockDevice:
-    case tar::EntryType::kFifo: write_node(entry, parent.get(), leaf, clean_path); break;
+    case tar::EntryType::kFifo: write_node(entry, parent->get(), leaf, clean_path); break;
   }
 }
 
 void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                             std::string_view clean_path, tar::TarReader& data) {
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  Fd file(openat(parent_fd, leaf.c_str(), kFlags, 0600));
+  // Created with its permission bits (umask is 0): one fchmod fewer.
+  const mode_t initial_mode = entry.mode & 0777;
+  Fd file(openat(parent_fd, leaf.c_str(), kFlags, initial_mode));
   if (!file.valid() && errno == EEXIST) {
     clear_for(parent_fd, leaf, clean_path, false);
-    file = Fd(openat(parent_fd, leaf.c_str(), kFlags, 0600));
+    file = Fd(openat(parent_fd, leaf.c_str(), kFlags, initial_mode));
   }
   if (!file.valid()) fail(clean_path, "create the file", errno);
-  if (entry.sparse) {
-    write_sparse_data(file.get(), *entry.sparse, data, clean_path);
+  PendingFile pending{std::move(file), {}, entry.sparse, entry.mode, entry.uid, entry.gid, entry.mtime,
+                      entry.xattrs, std::string(clean_path), layer_name_};
+  if (data.stable_views()) {
+    // The whole data is one view of the mapping, valid until we exit.
+    pending.data = data.read_data(static_cast<std::size_t>(entry.size_bytes));
+    if (pending.data.size() != entry.size_bytes) data.read_data(kChunkBytes);  // throws: truncated
+    if (pool_) {
+      pool_->submit(std::move(pending));
+      return;
+    }
+  } else if (entry.sparse) {
+    write_sparse_data(pending.fd.get(), *entry.sparse, data, clean_path);
+    pending.sparse.reset();  // written and sized
   } else {
     for (Bytes piece = data.read_data(kChunkBytes); !piece.empty(); piece = data.read_data(kChunkBytes)) {
-      write_all(file.get(), piece, clean_path);
+      write_all(pending.fd.get(), piece, clean_path);
     }
   }
-  if (options_.set_owner && fchown(file.get(), static_cast<uid_t>(entry.uid), static_cast<gid_t>(entry.gid)) != 0) {
-    fail(clean_path, "set the owner", errno);
-  }
-  // After chown, which clears setuid and setgid.
-  if (fchmod(file.get(), entry.mode) != 0) fail(clean_path, "set the mode", errno);
-  set_xattrs(entry, file.get(), clean_path);
-  const timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
-  if (futimens(file.get(), times) != 0) fail(clean_path, "set the mtime", errno);
+  finish_file(pending, FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
 }
 
 void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf,
@@ -174,7 +184,8 @@ void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const s
   if (!entry.xattrs.empty()) {
     Fd dir(openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) fail(clean_path, "open the directory", errno);
-    set_xattrs(entry, dir.get(), clean_path);
+    set_xattrs(dir.get(), entry.xattrs, clean_path,
+               FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
   }
   fixups_.record(clean_path, DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
 }
@@ -196,20 +207,20 @@ void TreeWriter::write_hardlink(const tar::Entry& entry, int parent_fd, const st
   if (*target == clean_path) return;  // a link to itself changes nothing
   // The target resolves inside the root like any path; its last component
   // is not followed (linkat without AT_SYMLINK_FOLLOW links a symlink itself).
-  Fd target_parent = open_parent(*target, "the hardlink target", false);
-  if (!target_parent.valid()) fail(clean_path, fmt::format("link to {}", escape(*target)), ENOENT);
+  const DirFd target_parent = open_parent(*target, "the hardlink target", false);
+  if (!target_parent) fail(clean_path, fmt::format("link to {}", escape(*target)), ENOENT);
   const std::string target_leaf(split_parent(*target).second);
-  if (linkat(target_parent.get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) == 0) return;
+  if (linkat(target_parent->get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) == 0) return;
   if (errno != EEXIST) fail(clean_path, fmt::format("link to {}", escape(*target)), errno);
   struct stat existing {};
   struct stat wanted {};
   if (fstatat(parent_fd, leaf.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 &&
-      fstatat(target_parent.get(), target_leaf.c_str(), &wanted, AT_SYMLINK_NOFOLLOW) == 0 &&
+      fstatat(target_parent->get(), target_leaf.c_str(), &wanted, AT_SYMLINK_NOFOLLOW) == 0 &&
       existing.st_dev == wanted.st_dev && existing.st_ino == wanted.st_ino) {
     return;  // already that very file
   }
   clear_for(parent_fd, leaf, clean_path, false);
-  if (linkat(target_parent.get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) != 0) {
+  if (linkat(target_parent->get(), target_leaf.c_str(), parent_fd, leaf.c_str(), 0) != 0) {
     fail(clean_path, fmt::format("link to {}", escape(*target)), errno);
   }
 }
@@ -244,30 +255,14 @@ void TreeWriter::set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, 
   if (utimensat(parent_fd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) fail(clean_path, "set the mtime", errno);
 }
 
-void TreeWriter::set_xattrs(const tar::Entry& entry, int fd, std::string_view clean_path) {
-  for (const auto& [name, value] : entry.xattrs) {
-    if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) continue;
-    const int error = errno;
-    if (!options_.privileged && (error == EPERM || error == ENOTSUP || error == EACCES)) {
-      // Unprivileged: security.* and trusted.* are refused. Report once.
-      if (skipped_xattrs_++ == 0) {
-        log(LogLevel::kWarning, "{}: cannot set xattr {} as non-root ({}); such xattrs are skipped",
-            escape(clean_path), escape(name), std::strerror(error));
-      }
-      continue;
-    }
-    fail(clean_path, fmt::format("set xattr {}", escape(name)), error);
-  }
-}
-
 bool TreeWriter::remove(std::string_view clean_path) {
   if (clean_path.empty()) return false;
-  Fd parent = open_parent(clean_path, "the whiteout", false);
-  if (!parent.valid()) return false;  // nothing there to delete
+  const DirFd parent = open_parent(clean_path, "the whiteout", false);
+  if (!parent) return false;  // nothing there to delete
   const std::string leaf(split_parent(clean_path).second);
   struct stat st {};
-  if (fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
-  if (!remove_tree_at(parent.get(), leaf)) fail(clean_path, "delete it for a whiteout", errno);
+  if (fstatat(parent->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (!remove_tree_at(parent->get(), leaf)) fail(clean_path, "delete it for a whiteout", errno);
   fixups_.forget(clean_path);
   root_.forget_cache();
   return true;
@@ -275,14 +270,15 @@ bool TreeWriter::remove(std::string_view clean_path) {
 
 void TreeWriter::prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep) {
   int error = 0;
-  Fd parent = clean_dir.empty() ? root_.open_dir("", false, error) : open_parent(clean_dir, "the opaque directory", false);
-  if (!parent.valid()) return;
+  const DirFd parent = clean_dir.empty() ? root_.open_dir("", false, error)
+                                         : open_parent(clean_dir, "the opaque directory", false);
+  if (!parent) return;
   Fd dir;
   if (clean_dir.empty()) {
-    dir = Fd(openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    dir = Fd(openat(parent->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   } else {
     const std::string leaf(split_parent(clean_dir).second);
-    dir = Fd(openat(parent.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    dir = Fd(openat(parent->get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   }
   if (!dir.valid()) return;  // not a directory (or absent): nothing lower to hide
   prune_at(dir.get(), std::string(clean_dir), keep);
@@ -310,6 +306,9 @@ void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir, const std::f
   }
 }
 
-std::size_t TreeWriter::finish() { return fixups_.apply(root_, options_.set_owner); }
+std::size_t TreeWriter::finish() {
+  if (pool_) pool_->drain();
+  return fixups_.apply(root_, options_.set_owner);
+}
 
 }  // namespace undocker::fs

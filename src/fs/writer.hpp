@@ -5,9 +5,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "fs/file_pool.hpp"
 #include "fs/fixups.hpp"
 #include "fs/root.hpp"
 #include "tar/reader.hpp"
@@ -17,6 +19,8 @@ namespace undocker::fs {
 struct WriterOptions {
   bool set_owner = false;  // root: numeric owners from the archive
   bool privileged = false; // root: device nodes and security.* xattrs
+  bool ignore_errors = false;  // -i, for files finished on worker threads
+  unsigned threads = 0;    // workers finishing files; 0: all on the caller's thread
 };
 
 class TreeWriter {
@@ -37,14 +41,16 @@ class TreeWriter {
   /// descends into kept directories. keep sees clean paths.
   void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep);
 
-  /// Applies deferred directory metadata (call once, at the end).
+  /// Waits for every file, then applies deferred directory metadata
+  /// (call once, at the end).
   std::size_t finish();
 
-  /// Number of xattrs that could not be set and were skipped (non-root).
-  std::size_t skipped_xattrs() const { return skipped_xattrs_; }
+  /// Names the layer being applied, for errors raised on worker threads.
+  void set_layer_name(std::string layer_name) { layer_name_ = std::move(layer_name); }
+
 
  private:
-  Fd open_parent(std::string_view clean_path, std::string_view what, bool create);
+  DirFd open_parent(std::string_view clean_path, std::string_view what, bool create);
   void clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory);
   void write_file(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path,
                   tar::TarReader& data);
@@ -52,7 +58,6 @@ class TreeWriter {
   void write_symlink(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
   void write_hardlink(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
   void write_node(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
-  void set_xattrs(const tar::Entry& entry, int fd, std::string_view clean_path);
   void set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                               std::string_view clean_path, bool is_symlink);
   void prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep);
@@ -60,7 +65,8 @@ class TreeWriter {
   RootDir& root_;
   WriterOptions options_;
   DirFixups fixups_;
-  std::size_t skipped_xattrs_ = 0;
+  std::unique_ptr<FilePool> pool_;
+  std::string layer_name_;
 };
 
 /// Removes name (a whole tree for a directory) inside dir_fd, without

@@ -36,6 +36,13 @@ class WrittenPaths {
   std::set<std::string> paths_;
 };
 
+// eStargz (a gzip layer with a table of contents) adds these at the top;
+// they describe the layer and are not part of the image's filesystem.
+bool is_estargz_metadata(std::string_view clean_path) {
+  return clean_path == "stargz.index.json" || clean_path == ".prefetch.landmark" ||
+         clean_path == ".no.prefetch.landmark";
+}
+
 std::string join(std::string_view dir, std::string_view name) {
   return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
 }
@@ -46,6 +53,7 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
                        const ApplyOptions& options) {
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
+  writer.set_layer_name(layer_name);
   WrittenPaths written;
   tar::Entry entry;
   while (reader.next(entry)) {
@@ -56,6 +64,7 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
                                     escape(layer_name), escape(entry.path)));
     }
     const auto [dir, base] = fs::split_parent(*clean_path);
+    if (options.estargz && is_estargz_metadata(*clean_path)) continue;
     try {
       if (options.whiteouts && base.starts_with(kWhiteoutPrefix)) {
         ++stats.whiteouts;

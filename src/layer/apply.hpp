@@ -14,6 +14,7 @@ namespace undocker::layer {
 struct ApplyOptions {
   bool whiteouts = true;      // false with -W: .wh.* become plain files
   bool ignore_errors = false; // -i: an entry that cannot be made is a warning
+  bool estargz = false;       // gzip layer: eStargz's own entries stay out of the tree
 };
 
 struct ApplyStats {

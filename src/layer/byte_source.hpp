@@ -30,6 +30,10 @@ class ByteSource {
 
   /// Bytes consumed so far, counted in the (decompressed) stream.
   virtual std::uint64_t position() const = 0;
+
+  /// True when every view stays valid for the whole run (a view of the
+  /// mapped archive), so it may be handed to another thread.
+  virtual bool stable_views() const { return false; }
 };
 
 /// A ByteSource over bytes that are already in memory (a mapped member).
@@ -39,6 +43,7 @@ class MemorySource final : public ByteSource {
   Bytes read_some(std::size_t max_bytes) override { return take(max_bytes); }
   Bytes read_exact(std::size_t n) override { return take(n); }
   std::uint64_t position() const override { return position_; }
+  bool stable_views() const override { return true; }
 
  private:
   Bytes take(std::size_t n) {

@@ -22,6 +22,7 @@ class HashingSource final : public ByteSource {
   Bytes read_some(std::size_t max_bytes) override { return hashed(inner_.read_some(max_bytes)); }
   Bytes read_exact(std::size_t n) override { return hashed(inner_.read_exact(n)); }
   std::uint64_t position() const override { return inner_.position(); }
+  bool stable_views() const override { return inner_.stable_views(); }
 
   /// Reads what the tar reader left (end blocks, padding) and checks the
   /// whole stream against `diff_id`.

@@ -54,6 +54,7 @@ class TarReader {
   std::uint64_t data_offset() const { return data_offset_; }
   std::uint64_t data_remaining() const { return data_remaining_; }
   const std::string& archive_name() const { return archive_name_; }
+  bool stable_views() const { return source_.stable_views(); }
 
  private:
   void skip_rest_of_entry();

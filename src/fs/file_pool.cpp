@@ -1,0 +1,163 @@
+#include "fs/file_pool.hpp"
+
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace undocker::fs {
+
+namespace {
+
+// Files in flight, each holding a descriptor: well under RLIMIT_NOFILE.
+constexpr std::size_t kMaxQueuedFiles = 512;
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
+std::atomic<bool> g_warned_about_xattrs{false};
+
+[[noreturn]] void fail(std::string_view clean_path, std::string_view action, int error) {
+  const std::string message = fmt::format("{}: cannot {}: {}", escape(clean_path), action, std::strerror(error));
+  switch (error) {
+    case ENOSPC: case EDQUOT: case EIO: case EROFS: case ENOMEM: case EMFILE: case ENFILE:
+      throw IoError(message);
+    default:
+      throw EntryError(message);
+  }
+}
+
+void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const std::size_t want = std::min(bytes.size() - done, kChunkBytes);
+    const ssize_t written = pwrite(fd, bytes.data() + done, want, static_cast<off_t>(offset + done));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      fail(clean_path, "write data", errno);
+    }
+    done += static_cast<std::size_t>(written);
+  }
+}
+
+}  // namespace
+
+void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                const FinishOptions& options) {
+  for (const auto& [name, value] : xattrs) {
+    if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) continue;
+    const int error = errno;
+    if (!options.privileged && (error == EPERM || error == ENOTSUP || error == EACCES)) {
+      // Unprivileged: security.* and trusted.* are refused. Report once.
+      if (!g_warned_about_xattrs.exchange(true)) {
+        log(LogLevel::kWarning, "{}: cannot set xattr {} as non-root ({}); such xattrs are skipped",
+            escape(clean_path), escape(name), std::strerror(error));
+      }
+      continue;
+    }
+    fail(clean_path, fmt::format("set xattr {}", escape(name)), error);
+  }
+}
+
+void finish_file(PendingFile& file, const FinishOptions& options) {
+  const int fd = file.fd.get();
+  if (file.sparse) {
+    // Each segment at its offset; the gaps stay holes.
+    std::uint64_t consumed = 0;
+    for (const tar::SparseSegment& segment : file.sparse->segments) {
+      write_at(fd, file.data.subspan(consumed, segment.length), segment.offset, file.clean_path);
+      consumed += segment.length;
+    }
+    if (ftruncate(fd, static_cast<off_t>(file.sparse->real_size)) != 0) fail(file.clean_path, "set the file size", errno);
+  } else if (!file.data.empty()) {
+    write_at(fd, file.data, 0, file.clean_path);
+  }
+  if (options.set_owner && fchown(fd, static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0) {
+    fail(file.clean_path, "set the owner", errno);
+  }
+  // The file was created with its permission bits; setuid, setgid and
+  // sticky go on after chown, which would clear them.
+  if ((file.mode & 07000) != 0 && fchmod(fd, file.mode) != 0) fail(file.clean_path, "set the mode", errno);
+  set_xattrs(fd, file.xattrs, file.clean_path, options);
+  const timespec times[2] = {{file.mtime.seconds, file.mtime.nanoseconds}, {file.mtime.seconds, file.mtime.nanoseconds}};
+  if (futimens(fd, times) != 0) fail(file.clean_path, "set the mtime", errno);
+  file.fd.reset();
+}
+
+FilePool::FilePool(unsigned threads, FinishOptions options) : options_(options) {
+  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+}
+
+FilePool::~FilePool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  has_work_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+void FilePool::rethrow_failure() {
+  if (failure_) {
+    std::exception_ptr failure = failure_;
+    std::rethrow_exception(failure);
+  }
+}
+
+void FilePool::submit(PendingFile file) {
+  std::unique_lock lock(mutex_);
+  has_room_.wait(lock, [this] { return queue_.size() < kMaxQueuedFiles || failure_; });
+  rethrow_failure();
+  queue_.push_back(std::move(file));
+  lock.unlock();
+  has_work_.notify_one();
+}
+
+void FilePool::drain() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return (queue_.empty() && busy_ == 0) || failure_; });
+  rethrow_failure();
+}
+
+void FilePool::work() {
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    has_work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    PendingFile file = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    lock.unlock();
+    has_room_.notify_one();
+    try {
+      finish_file(file, options_);
+    } catch (const EntryError& error) {
+      const std::string message = fmt::format("{}: {}", escape(file.layer_name), error.what());
+      if (options_.ignore_errors) {
+        log(LogLevel::kWarning, "{}", message);
+      } else {
+        std::lock_guard failure_lock(mutex_);
+        if (!failure_) failure_ = std::make_exception_ptr(EntryError(message));
+      }
+    } catch (const Error& error) {
+      std::lock_guard failure_lock(mutex_);
+      if (!failure_) failure_ = std::make_exception_ptr(IoError(fmt::format("{}: {}", escape(file.layer_name), error.what())));
+    }
+    lock.lock();
+    --busy_;
+    const bool wake_waiters = (queue_.empty() && busy_ == 0) || failure_;
+    lock.unlock();
+    if (wake_waiters) {
+      idle_.notify_all();
+      has_room_.notify_all();
+    }
+  }
+}
+
+}  // namespace undocker::fs

@@ -1,0 +1,86 @@
+// Finishing regular files on worker threads. Creating a file (its name in
+// the tree) stays on the main thread, in archive order; writing its data
+// and setting owner, mode, xattrs and mtime through the open descriptor is
+// independent of every other entry, so it runs on both cores. Only data
+// that stays valid for the whole run (a view of the mapped archive) is
+// handed over.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "fs/fd.hpp"
+#include "tar/reader.hpp"
+#include "util/bytes.hpp"
+
+namespace undocker::fs {
+
+/// A created, still empty file and everything needed to finish it.
+struct PendingFile {
+  Fd fd;
+  Bytes data;  // the whole data (the segments, in order, for a sparse file)
+  std::optional<tar::SparseMap> sparse;
+  std::uint32_t mode = 0;
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  tar::Timestamp mtime;
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  std::string clean_path;
+  std::string layer_name;  // prefixes errors
+};
+
+struct FinishOptions {
+  bool set_owner = false;
+  bool privileged = false;
+  bool ignore_errors = false;
+};
+
+/// Sets each xattr on fd. Unprivileged, refused ones are skipped with one
+/// warning per run; anything else throws EntryError naming the path.
+void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                const FinishOptions& options);
+
+/// Writes data, owner, mode (after chown: setuid survives), xattrs and
+/// mtime. Throws EntryError or IoError naming the path.
+void finish_file(PendingFile& file, const FinishOptions& options);
+
+class FilePool {
+ public:
+  FilePool(unsigned threads, FinishOptions options);
+  ~FilePool();
+  FilePool(const FilePool&) = delete;
+  FilePool& operator=(const FilePool&) = delete;
+
+  /// Queues a file; blocks while too many are in flight (each holds an fd).
+  /// Rethrows a worker's failure, if one happened.
+  void submit(PendingFile file);
+
+  /// Waits until every queued file is finished; rethrows the first failure.
+  void drain();
+
+ private:
+  void work();
+  void rethrow_failure();
+
+  FinishOptions options_;
+  std::mutex mutex_;
+  std::condition_variable has_work_;
+  std::condition_variable has_room_;
+  std::condition_variable idle_;
+  std::deque<PendingFile> queue_;
+  std::size_t busy_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr failure_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace undocker::fs
