@@ -18,6 +18,7 @@
 #include "image/image.hpp"
 #include "image/select.hpp"
 #include "layer/apply.hpp"
+#include "layer/blob_verifier.hpp"
 #include "layer/decompress.hpp"
 #include "layer/verify.hpp"
 #include "output/json_report.hpp"
@@ -106,32 +107,43 @@ void verify_metadata(const archive::MemberIndex& index, const image::Image& imag
   }
 }
 
-void extract_layers(const cli::Options& options, const archive::MemberIndex& index,
-                    const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices) {
-  log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
-  const bool root = geteuid() == 0;
-  fs::RootDir output(options.output);
-  fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
-  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+struct LayerBlob {
+  const image::Layer* layer;
+  Bytes blob;
+  layer::Compression compression;
+};
+
+// Every selected layer's blob, found before anything is written.
+std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const image::Image& image,
+                                        const std::vector<std::size_t>& layer_indices) {
+  std::vector<LayerBlob> blobs;
   for (std::size_t i : layer_indices) {
-    const image::Layer& layer = selected.image->layers[i];
-    log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
-    StepTimer timer("apply_layer");
+    const image::Layer& layer = image.layers[i];
     const std::optional<archive::Member> member = index.find_file(layer.member);
     if (!member) {
       throw FormatError(fmt::format("{}: layer {}{} is not in the archive", escape(layer.member), escape(layer.id),
                                     layer.media_type.find("foreign") != std::string::npos ? " (a foreign layer)" : ""));
     }
     const Bytes blob = index.data(*member);
-    if (options.verify && !layer.digest.empty()) layer::verify_blob(blob, layer.digest, layer.member);
-    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(blob, layer.member);
-    apply_options.estargz = layer::detect_compression(blob) == layer::Compression::kGzip;
-    // The diffID covers the uncompressed tar: hash it as it streams by,
-    // unless the blob digest just checked is that very hash.
-    const bool check_diff_id = options.verify && !layer.diff_id.empty() &&
-        !(layer.diff_id == layer.digest && layer::detect_compression(blob) == layer::Compression::kNone);
+    blobs.push_back(LayerBlob{&layer, blob, layer::detect_compression(blob)});
+  }
+  return blobs;
+}
+
+void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer) {
+  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+  for (const LayerBlob& item : blobs) {
+    const image::Layer& layer = *item.layer;
+    log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
+    StepTimer timer("apply_layer");
+    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(item.blob, layer.member);
+    apply_options.estargz = item.compression == layer::Compression::kGzip;
+    // A compressed layer's diffID covers the tar inside: hash it as it
+    // streams by (an uncompressed blob is hashed by the BlobVerifier).
     std::unique_ptr<layer::HashingSource> hashing;
-    if (check_diff_id) hashing = std::make_unique<layer::HashingSource>(*source);
+    if (options.verify && !layer.diff_id.empty() && item.compression != layer::Compression::kNone) {
+      hashing = std::make_unique<layer::HashingSource>(*source);
+    }
     layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
     const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options);
     if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
@@ -140,6 +152,40 @@ void extract_layers(const cli::Options& options, const archive::MemberIndex& ind
   }
   StepTimer timer("apply_fixups");
   writer.finish();
+}
+
+void extract_layers(const cli::Options& options, const archive::MemberIndex& index,
+                    const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices) {
+  log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
+  const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
+
+  // Blob digests (and the diffID of an uncompressed blob, the same bytes)
+  // are checked on another core while the layers are written.
+  layer::BlobVerifier verifier;
+  if (options.verify) {
+    for (const LayerBlob& item : blobs) {
+      std::vector<std::string> digests;
+      if (!item.layer->digest.empty()) digests.push_back(item.layer->digest);
+      const std::string& diff_id = item.layer->diff_id;
+      if (item.compression == layer::Compression::kNone && !diff_id.empty() && diff_id != item.layer->digest) {
+        digests.push_back(diff_id);
+      }
+      if (!digests.empty()) verifier.add(item.blob, std::move(digests), item.layer->member);
+    }
+  }
+  verifier.start();
+
+  const bool root = geteuid() == 0;
+  try {
+    fs::RootDir output(options.output);
+    fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
+    apply_layers(options, blobs, writer);
+  } catch (const Error&) {
+    // A corrupt blob explains whatever failed while reading it.
+    if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);
+    throw;
+  }
+  verifier.finish();
 }
 
 }  // namespace
