@@ -20,6 +20,7 @@
 #include "layer/apply.hpp"
 #include "layer/blob_verifier.hpp"
 #include "layer/decompress.hpp"
+#include "layer/plan.hpp"
 #include "layer/verify.hpp"
 #include "output/json_report.hpp"
 #include "util/error.hpp"
@@ -130,9 +131,28 @@ std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const
   return blobs;
 }
 
-void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer) {
-  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+// Which entries upper layers replace anyway (layer/plan.hpp). Only for
+// uncompressed layers (read twice from the mapping at no cost), an empty
+// output directory, and without -i.
+std::vector<layer::LayerPlan> plan(const cli::Options& options, const std::vector<LayerBlob>& blobs,
+                                   bool output_was_empty) {
+  if (!output_was_empty || options.ignore_errors || std::getenv("UNDOCKER_NO_PLAN")) return {};
+  std::vector<Bytes> layers;
+  std::vector<std::string> names;
   for (const LayerBlob& item : blobs) {
+    if (item.compression != layer::Compression::kNone) return {};
+    layers.push_back(item.blob);
+    names.push_back(item.layer->member);
+  }
+  StepTimer timer("plan_layers");
+  return layer::plan_layers(layers, names, !options.no_whiteouts);
+}
+
+void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
+                  const std::vector<layer::LayerPlan>& plans) {
+  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+  for (std::size_t position = 0; position < blobs.size(); ++position) {
+    const LayerBlob& item = blobs[position];
     const image::Layer& layer = *item.layer;
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
     StepTimer timer("apply_layer");
@@ -145,10 +165,11 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
       hashing = std::make_unique<layer::HashingSource>(*source);
     }
     layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
-    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options);
+    const std::vector<bool>* skip = plans.empty() ? nullptr : &plans[position].skip;
+    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options, skip);
     if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
-    log(LogLevel::kDebug, "layer {}: {} entries, {} bytes, {} whiteouts", escape(layer.id), stats.entries,
-        stats.bytes, stats.whiteouts);
+    log(LogLevel::kDebug, "layer {}: {} entries ({} replaced by upper layers, not written), {} bytes, {} whiteouts",
+        escape(layer.id), stats.entries, stats.planned_away, stats.bytes, stats.whiteouts);
   }
   StepTimer timer("apply_fixups");
   writer.finish();
@@ -178,8 +199,9 @@ void extract_layers(const cli::Options& options, const archive::MemberIndex& ind
   const bool root = geteuid() == 0;
   try {
     fs::RootDir output(options.output);
+    const std::vector<layer::LayerPlan> plans = plan(options, blobs, output.was_empty());
     fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
-    apply_layers(options, blobs, writer);
+    apply_layers(options, blobs, writer, plans);
   } catch (const Error&) {
     // A corrupt blob explains whatever failed while reading it.
     if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);

@@ -1,5 +1,6 @@
 #include "fs/root.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -34,6 +35,21 @@ std::deque<std::string> split_components(std::string_view path) {
 
 Fd duplicate(int fd) { return Fd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
+bool is_empty_directory(int dir_fd) {
+  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  if (!listing) return false;
+  bool empty = true;
+  while (dirent* item = readdir(listing)) {
+    const std::string_view name = item->d_name;
+    if (name != "." && name != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(listing);
+  return empty;
+}
+
 }  // namespace
 
 RootDir::RootDir(const std::string& path) : path_(path) {
@@ -49,6 +65,7 @@ RootDir::RootDir(const std::string& path) : path_(path) {
   if (!root_->valid()) {
     throw IoError(fmt::format("cannot open output directory {}: {}", escape(path), std::strerror(errno)));
   }
+  was_empty_ = is_empty_directory(root_->get());
 }
 
 void RootDir::forget_cache() {

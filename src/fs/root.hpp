@@ -26,6 +26,9 @@ class RootDir {
   int fd() const { return root_->get(); }
   const std::string& path() const { return path_; }
 
+  /// True when the directory held nothing when it was opened.
+  bool was_empty() const { return was_empty_; }
+
   /// Opens the directory at clean_dir ("" is the root), following symlinks
   /// inside the root. With create, missing directories are made (0755), as
   /// tar and Docker make them. On failure returns null and sets error to
@@ -42,6 +45,7 @@ class RootDir {
   std::shared_ptr<Fd> root_;
   std::string path_;
   bool have_openat2_ = true;
+  bool was_empty_ = false;
   std::string cached_dir_;  // the last directory opened, and its fd
   DirFd cached_fd_;
 };

@@ -33,6 +33,10 @@ class TreeWriter {
   /// is invalid) or IoError (the filesystem failed).
   void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data);
 
+  /// Makes the missing directories leading to clean_path, as writing an
+  /// entry there would.
+  void make_parents(std::string_view clean_path) { open_parent(clean_path, "the entry", true); }
+
   /// Deletes clean_path (a whole tree for a directory) if it exists; never
   /// follows a symlink in its last component. Returns true if removed.
   bool remove(std::string_view clean_path);

@@ -50,18 +50,25 @@ std::string join(std::string_view dir, std::string_view name) {
 }  // namespace
 
 ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
-                       const ApplyOptions& options) {
+                       const ApplyOptions& options, const std::vector<bool>* skip) {
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
   writer.set_layer_name(layer_name);
   WrittenPaths written;
   tar::Entry entry;
-  while (reader.next(entry)) {
+  for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {
     ++stats.entries;
     const std::optional<std::string> clean_path = fs::clean_entry_path(entry.path);
     if (!clean_path) {
       throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
                                     escape(layer_name), escape(entry.path)));
+    }
+    if (skip && ordinal < skip->size() && (*skip)[ordinal]) {
+      // An upper layer replaces it: only the directories leading to it.
+      writer.make_parents(*clean_path);
+      written.add(*clean_path);
+      ++stats.planned_away;
+      continue;
     }
     const auto [dir, base] = fs::split_parent(*clean_path);
     if (options.estargz && is_estargz_metadata(*clean_path)) continue;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "fs/writer.hpp"
 #include "layer/byte_source.hpp"
@@ -19,6 +20,7 @@ struct ApplyOptions {
 
 struct ApplyStats {
   std::uint64_t entries = 0;
+  std::uint64_t planned_away = 0;  // skipped because an upper layer replaces them
   std::uint64_t bytes = 0;
   std::uint64_t whiteouts = 0;
   std::uint64_t skipped = 0;
@@ -26,7 +28,9 @@ struct ApplyStats {
 
 /// Reads the layer tar from `source` and applies it through `writer`.
 /// layer_name (the outer member) prefixes every error message.
+/// `skip`, when given (layer/plan), marks entries by ordinal that an upper
+/// layer replaces or deletes: they are read past, never written.
 ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
-                       const ApplyOptions& options);
+                       const ApplyOptions& options, const std::vector<bool>* skip = nullptr);
 
 }  // namespace undocker::layer

@@ -9,11 +9,9 @@
 #include <zstd_errors.h>
 
 #include <algorithm>
-#include <cassert>
 #include <climits>
 #include <cstring>
 #include <new>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -50,27 +48,22 @@ bool starts_with_zstd_magic(Bytes bytes) {
 class DecompressingSource : public ByteSource {
  public:
   explicit DecompressingSource(std::string member_name)
-      : member_name_(std::move(member_name)), buffer_(kOutputBufferBytes) {}
+      : member_name_(std::move(member_name)),
+        buffer_(new std::uint8_t[kOutputBufferBytes]),  // not zeroed: a tiny layer touches few pages
+        capacity_(kOutputBufferBytes) {}
 
   Bytes read_some(std::size_t max_bytes) override {
     if (begin_ == end_) {
       begin_ = end_ = 0;
-      while (end_ == 0 && !finished_) end_ = fill(buffer_.data(), buffer_.size());
+      while (end_ == 0 && !finished_) end_ = fill(buffer_.get(), capacity_);
     }
     return take(max_bytes);
   }
 
   Bytes read_exact(std::size_t n) override {
     if (end_ - begin_ < n && !finished_) {
-      if (buffer_.size() - begin_ < n) {
-        // Slide the unread tail to the front; grow only for an n that
-        // cannot fit at all (callers bound n, see util/limits.hpp).
-        std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-        if (buffer_.size() < n) buffer_.resize(n);
-      }
-      while (end_ - begin_ < n && !finished_) end_ += fill(buffer_.data() + end_, buffer_.size() - end_);
+      if (capacity_ - begin_ < n) make_room(n);
+      while (end_ - begin_ < n && !finished_) end_ += fill(buffer_.get() + end_, capacity_ - end_);
     }
     return take(n);
   }
@@ -100,16 +93,33 @@ class DecompressingSource : public ByteSource {
   bool finished_ = false;
 
  private:
+  // Moves the unread bytes to the front, growing the buffer only for an n
+  // that cannot fit at all (callers bound n, see util/limits.hpp).
+  void make_room(std::size_t n) {
+    const std::size_t unread = end_ - begin_;
+    if (capacity_ < n) {
+      std::unique_ptr<std::uint8_t[]> larger(new std::uint8_t[n]);
+      std::memcpy(larger.get(), buffer_.get() + begin_, unread);
+      buffer_ = std::move(larger);
+      capacity_ = n;
+    } else {
+      std::memmove(buffer_.get(), buffer_.get() + begin_, unread);
+    }
+    begin_ = 0;
+    end_ = unread;
+  }
+
   Bytes take(std::size_t n) {
     const std::size_t count = std::min(n, end_ - begin_);
-    const Bytes view(buffer_.data() + begin_, count);
+    const Bytes view(buffer_.get() + begin_, count);
     begin_ += count;
     position_ += count;
     return view;
   }
 
   std::string member_name_;
-  std::vector<std::uint8_t> buffer_;
+  std::unique_ptr<std::uint8_t[]> buffer_;
+  std::size_t capacity_;
   std::size_t begin_ = 0;  // first unread byte in buffer_
   std::size_t end_ = 0;    // one past the last decompressed byte in buffer_
   std::uint64_t position_ = 0;

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The planner (layer/plan.cpp) must never change the tree.
+
+Generates random multi-layer docker-archives full of the cases that matter
+to it (overwrites, type changes, whiteouts of files and directories, opaque
+directories, symlinked directories, hardlinks to files that later layers
+replace) and extracts each twice, with the planner and with
+UNDOCKER_NO_PLAN=1 (plain layer-by-layer application), inside bubblewrap.
+The two trees must be equal on every field treecmp compares. Also runs both
+ways on every real fixture.
+
+usage: test_plan_equivalence.py UNDOCKER [ROUNDS]
+"""
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "real")
+
+NAMES = ["a", "b", "c", "d"]
+LEAVES = ["x", "y", "z"]
+
+
+def random_path(rng, depth=3):
+    return "/".join(rng.choice(NAMES) for _ in range(rng.randint(1, depth)))
+
+
+def random_leaf(rng):
+    """A path in the shape of real images: directories named apart from files."""
+    return "/".join(rng.choice(NAMES) for _ in range(rng.randint(0, 2))) + "/" + rng.choice(LEAVES)
+
+
+def add(tar, info, data=b""):
+    info.mtime = 1_600_000_000 + len(data)
+    info.size = len(data) if info.type == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
+
+
+def random_layer(rng, layer_index, realistic):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        written = []
+        for _ in range(rng.randint(3, 14)):
+            kind = rng.choice(["file", "file", "file", "dir", "dir", "symlink", "hardlink", "whiteout", "opaque"])
+            if realistic:
+                path = random_path(rng) if kind in ("dir", "opaque") else random_leaf(rng).lstrip("/")
+                if kind == "symlink" and rng.random() < 0.8:
+                    kind = "file"
+            else:
+                path = random_path(rng)
+            if kind == "file":
+                info = tarfile.TarInfo(path)
+                info.mode = rng.choice([0o644, 0o755, 0o4755, 0o600])
+                add(tar, info, f"{path} in layer {layer_index} {rng.random()}".encode())
+                written.append(path)
+            elif kind == "dir":
+                info = tarfile.TarInfo(path)
+                info.type = tarfile.DIRTYPE
+                info.mode = rng.choice([0o755, 0o700, 0o1777])
+                add(tar, info)
+            elif kind == "symlink":
+                info = tarfile.TarInfo(path)
+                info.type = tarfile.SYMTYPE
+                info.linkname = rng.choice(["/" + random_path(rng), random_path(rng, 2), "../" + rng.choice(NAMES)])
+                add(tar, info)
+            elif kind == "hardlink" and written:
+                info = tarfile.TarInfo(path)
+                info.type = tarfile.LNKTYPE
+                info.linkname = rng.choice(written)
+                if info.linkname != path:
+                    add(tar, info)
+            elif kind == "whiteout" and layer_index > 0:
+                parent, _, base = path.rpartition("/")
+                name = (parent + "/" if parent else "") + ".wh." + base
+                add(tar, tarfile.TarInfo(name))
+            elif kind == "opaque" and layer_index > 0:
+                add(tar, tarfile.TarInfo(path + "/.wh..wh..opq"))
+    return buffer.getvalue()
+
+
+def docker_archive(layers, path):
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    members = [(f"l{i}/layer.tar", layer) for i, layer in enumerate(layers)]
+    manifest = [{"Config": config_name, "RepoTags": ["plan:test"], "Layers": [name for name, _ in members]}]
+    members += [(config_name, config), ("manifest.json", json.dumps(manifest).encode())]
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def extract(undocker, scratch, archive, out, plan, extra=()):
+    env = dict(os.environ)
+    env.pop("UNDOCKER_NO_PLAN", None)
+    if not plan:
+        env["UNDOCKER_NO_PLAN"] = "1"
+    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+               "--bind", scratch, scratch, "--cap-add", "ALL", "--chdir", scratch, "--",
+               undocker, "-f", archive, "-o", out, *extra]
+    return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
+def main():
+    undocker = os.path.abspath(sys.argv[1])
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 150
+    sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
+    from treecmp import compare_trees  # noqa: E402
+
+    passed = failed = 0
+    scratch = tempfile.mkdtemp(prefix="plan-equivalence-")
+
+    def check(name, archive, extra=()):
+        nonlocal passed, failed
+        planned, plain = os.path.join(scratch, "planned"), os.path.join(scratch, "plain")
+        shutil.rmtree(planned, ignore_errors=True)
+        shutil.rmtree(plain, ignore_errors=True)
+        a = extract(undocker, scratch, archive, planned, True, extra)
+        b = extract(undocker, scratch, archive, plain, False, extra)
+        problems = []
+        if a.returncode != b.returncode or a.stderr != b.stderr:
+            problems.append(f"exit {a.returncode} vs {b.returncode}: {a.stderr.strip()!r} vs {b.stderr.strip()!r}")
+        elif a.returncode == 0:
+            problems = compare_trees(planned, plain)
+        if problems:
+            failed += 1
+            kept = os.path.join(scratch, f"failed-{name.replace('/', '_')}")
+            shutil.copy(archive, kept + ".tar")
+            print(f"FAIL {name}: kept {kept}.tar")
+            for problem in problems[:20]:
+                print("   ", problem)
+        else:
+            passed += 1
+            print(f"ok   {name}")
+
+    if os.path.isdir(FIXTURES):
+        for fixture in sorted(os.listdir(FIXTURES)):
+            if fixture.endswith(".tar"):
+                extra = ["test_image_1"] if fixture == "ggcr-test_bundle.tar" else []
+                check(f"fixture {fixture}", os.path.join(FIXTURES, fixture), extra)
+    rng = random.Random(20261126)
+    for round_number in range(rounds):
+        realistic = round_number % 2 == 0
+        layers = [random_layer(rng, i, realistic) for i in range(rng.randint(2, 5))]
+        archive = os.path.join(scratch, "random.tar")
+        docker_archive(layers, archive)
+        check(f"random archive {round_number}", archive)
+
+    print(f"{passed} passed, {failed} failed")
+    if failed == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        print(f"scratch kept in {scratch}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
