@@ -1,6 +1,7 @@
 #include "archive/spool.hpp"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,10 +52,31 @@ void write_all(int fd, const char* data, std::size_t size, const std::string& di
   }
 }
 
+// Moves pipe buffers into the file's page cache without copying them
+// through user space. Returns false if splice does not apply (not a pipe).
+bool splice_all(int in_fd, int out_fd, const std::string& name) {
+  loff_t offset = 0;
+  for (;;) {
+    const ssize_t moved = splice(in_fd, nullptr, out_fd, &offset, std::size_t{1} << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
+    if (moved > 0) continue;
+    if (moved == 0) return true;
+    if (errno == EINTR) continue;
+    if (offset == 0 && (errno == EINVAL || errno == ENOSYS)) return false;
+    throw IoError(fmt::format("cannot copy {} into a temporary file in {}: {}", escape(name), escape(temp_directory()),
+                              std::strerror(errno)));
+  }
+}
+
 }  // namespace
 
 int spool_to_temp_file(int in_fd, const std::string& name) {
   const int fd = open_unlinked_temp_file();
+  try {
+    if (splice_all(in_fd, fd, name)) return fd;
+  } catch (...) {
+    close(fd);
+    throw;
+  }
   std::vector<char> buffer(std::size_t{1} << 20);
   for (;;) {
     const ssize_t got = read(in_fd, buffer.data(), buffer.size());
