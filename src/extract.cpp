@@ -13,44 +13,17 @@
 #include "archive/index.hpp"
 #include "archive/mapping.hpp"
 #include "archive/spool.hpp"
-#include "fs/root.hpp"
-#include "fs/writer.hpp"
 #include "image/image.hpp"
 #include "image/select.hpp"
-#include "layer/apply.hpp"
-#include "layer/blob_verifier.hpp"
-#include "layer/decompress.hpp"
-#include "layer/plan.hpp"
-#include "layer/verify.hpp"
 #include "output/json_report.hpp"
+#include "unpack.hpp"
+#include "util/step_timer.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 namespace undocker {
 
 namespace {
-
-// Times one step; shown with --debug, to explain what bench/ measures.
-class StepTimer {
- public:
-  explicit StepTimer(const char* name) : name_(name), start_(std::chrono::steady_clock::now()) {}
-  ~StepTimer() {
-    const auto elapsed = std::chrono::steady_clock::now() - start_;
-    log(LogLevel::kDebug, "step {} took {:.3f} s", name_, std::chrono::duration<double>(elapsed).count());
-  }
-
- private:
-  const char* name_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-// Workers that finish files (data, owner, mode, mtime) while the main
-// thread parses and creates names. UNDOCKER_THREADS overrides, for bench/.
-unsigned writer_threads() {
-  if (const char* forced = std::getenv("UNDOCKER_THREADS")) return static_cast<unsigned>(std::atoi(forced));
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : std::min(cores, 4u);
-}
 
 void print_line(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
@@ -95,119 +68,45 @@ void print_layers(const image::Image& image, const cli::Options& options) {
   }
 }
 
-void verify_metadata(const archive::MemberIndex& index, const image::Image& image) {
-  if (!image.manifest_member.empty()) {
-    if (const std::optional<archive::Member> manifest = index.find_file(image.manifest_member)) {
-      layer::verify_blob(index.data(*manifest), image.manifest_digest, image.manifest_member);
-    }
-  }
-  if (!image.config_member.empty() && !image.config_digest.empty()) {
-    const std::optional<archive::Member> config = index.find_file(image.config_member);
-    if (!config) throw FormatError(fmt::format("{}: the image config is not in the archive", escape(image.config_member)));
-    layer::verify_blob(index.data(*config), image.config_digest, image.config_member);
-  }
+void report(const cli::Options& options, const UnpackSummary& summary) {
+  if (!options.json) return;
+  print_line(fmt::format(R"({{"image":{},"id":{},"output":{},"layers":{},"entries":{},"bytes":{},"seconds":{:.3f}}})",
+                         output::json_string(summary.image), output::json_string(summary.id),
+                         output::json_string(summary.output), summary.layers, summary.entries, summary.bytes,
+                         summary.seconds));
 }
 
-struct LayerBlob {
-  const image::Layer* layer;
-  Bytes blob;
-  layer::Compression compression;
-};
-
-// Every selected layer's blob, found before anything is written.
-std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const image::Image& image,
-                                        const std::vector<std::size_t>& layer_indices) {
-  std::vector<LayerBlob> blobs;
-  for (std::size_t i : layer_indices) {
-    const image::Layer& layer = image.layers[i];
-    const std::optional<archive::Member> member = index.find_file(layer.member);
-    if (!member) {
-      throw FormatError(fmt::format("{}: layer {}{} is not in the archive", escape(layer.member), escape(layer.id),
-                                    layer.media_type.find("foreign") != std::string::npos ? " (a foreign layer)" : ""));
-    }
-    const Bytes blob = index.data(*member);
-    blobs.push_back(LayerBlob{&layer, blob, layer::detect_compression(blob)});
+// The directory --all gives an image: DIR/NAME/TAG, or DIR/ID untagged.
+std::string all_output_dir(const std::string& base, const image::Image& image) {
+  if (image.repo_tags.empty()) return fmt::format("{}/{}", base, image.id);
+  auto [name, tag] = image::split_name_tag(image.repo_tags.front());
+  if (name.empty()) name = image.id;
+  // Names come from the archive: they must stay below DIR.
+  const std::optional<std::string> clean = archive::clean_member_name(fmt::format("{}/{}", name, tag));
+  if (!clean || clean->empty() || name.starts_with('/') || *clean != fmt::format("{}/{}", name, tag)) {
+    throw FormatError(fmt::format("image name {}:{} cannot be used as a directory name", escape(name), escape(tag)));
   }
-  return blobs;
+  return fmt::format("{}/{}", base, *clean);
 }
 
-// Which entries upper layers replace anyway (layer/plan.hpp). Only for
-// uncompressed layers (read twice from the mapping at no cost), an empty
-// output directory, and without -i.
-std::vector<layer::LayerPlan> plan(const cli::Options& options, const std::vector<LayerBlob>& blobs,
-                                   bool output_was_empty) {
-  if (!output_was_empty || options.ignore_errors || std::getenv("UNDOCKER_NO_PLAN")) return {};
-  std::vector<Bytes> layers;
-  std::vector<std::string> names;
-  for (const LayerBlob& item : blobs) {
-    if (item.compression != layer::Compression::kNone) return {};
-    layers.push_back(item.blob);
-    names.push_back(item.layer->member);
+// --all: every image (one platform each, chosen as for a single image),
+// from the one mapping of the archive.
+void unpack_all(const cli::Options& options, const archive::MemberIndex& index, const image::ImageArchive& images) {
+  std::vector<std::size_t> groups;
+  for (const image::Image& image : images.images) {
+    if (std::find(groups.begin(), groups.end(), image.group) == groups.end()) groups.push_back(image.group);
   }
-  StepTimer timer("plan_layers");
-  return layer::plan_layers(layers, names, !options.no_whiteouts);
-}
-
-void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
-                  const std::vector<layer::LayerPlan>& plans) {
-  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
-  for (std::size_t position = 0; position < blobs.size(); ++position) {
-    const LayerBlob& item = blobs[position];
-    const image::Layer& layer = *item.layer;
-    log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
-    StepTimer timer("apply_layer");
-    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(item.blob, layer.member);
-    apply_options.estargz = item.compression == layer::Compression::kGzip;
-    // A compressed layer's diffID covers the tar inside: hash it as it
-    // streams by (an uncompressed blob is hashed by the BlobVerifier).
-    std::unique_ptr<layer::HashingSource> hashing;
-    if (options.verify && !layer.diff_id.empty() && item.compression != layer::Compression::kNone) {
-      hashing = std::make_unique<layer::HashingSource>(*source);
+  for (std::size_t group : groups) {
+    image::ImageArchive one;
+    one.format = images.format;
+    for (const image::Image& image : images.images) {
+      if (image.group == group) one.images.push_back(image);
     }
-    layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
-    const std::vector<bool>* skip = plans.empty() ? nullptr : &plans[position].skip;
-    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options, skip);
-    if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
-    log(LogLevel::kDebug, "layer {}: {} entries ({} replaced by upper layers, not written), {} bytes, {} whiteouts",
-        escape(layer.id), stats.entries, stats.planned_away, stats.bytes, stats.whiteouts);
+    const image::SelectedImage selected = image::select_image(one, std::nullopt, options.platform);
+    const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+    report(options, unpack_image(options, index, selected, layer_indices,
+                                 all_output_dir(options.output, *selected.image)));
   }
-  StepTimer timer("apply_fixups");
-  writer.finish();
-}
-
-void extract_layers(const cli::Options& options, const archive::MemberIndex& index,
-                    const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices) {
-  log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
-  const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
-
-  // Blob digests (and the diffID of an uncompressed blob, the same bytes)
-  // are checked on another core while the layers are written.
-  layer::BlobVerifier verifier;
-  if (options.verify) {
-    for (const LayerBlob& item : blobs) {
-      std::vector<std::string> digests;
-      if (!item.layer->digest.empty()) digests.push_back(item.layer->digest);
-      const std::string& diff_id = item.layer->diff_id;
-      if (item.compression == layer::Compression::kNone && !diff_id.empty() && diff_id != item.layer->digest) {
-        digests.push_back(diff_id);
-      }
-      if (!digests.empty()) verifier.add(item.blob, std::move(digests), item.layer->member);
-    }
-  }
-  verifier.start();
-
-  const bool root = geteuid() == 0;
-  try {
-    fs::RootDir output(options.output);
-    const std::vector<layer::LayerPlan> plans = plan(options, blobs, output.was_empty());
-    fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
-    apply_layers(options, blobs, writer, plans);
-  } catch (const Error&) {
-    // A corrupt blob explains whatever failed while reading it.
-    if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);
-    throw;
-  }
-  verifier.finish();
 }
 
 }  // namespace
@@ -237,6 +136,10 @@ void run(const cli::Options& options) {
     print_line(output::archive_json(images));
     return;
   }
+  if (options.all) {
+    unpack_all(options, *index, images);
+    return;
+  }
   const image::SelectedImage selected = image::select_image(images, options.image, options.platform);
   if (options.layers) {
     print_layers(*selected.image, options);
@@ -253,9 +156,7 @@ void run(const cli::Options& options) {
     return;
   }
   const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
-  // Manifests and the config are small: check them before writing anything.
-  if (options.verify) verify_metadata(*index, *selected.image);
-  extract_layers(options, *index, selected, layer_indices);
+  report(options, unpack_image(options, *index, selected, layer_indices, options.output));
 }
 
 }  // namespace undocker

@@ -1,6 +1,7 @@
 #include "cli/options.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <cxxopts.hpp>
 #include <fmt/format.h>
@@ -43,7 +44,10 @@ cxxopts::Options make_parser() {
     ("list,ls", "list the images and their tags: NAME: TAG TAG ...")
     ("layers", "list the selected image's layer ids, bottom first")
     ("config", "print the selected image's config JSON")
-    ("json", "machine-readable JSON for --list and --layers");
+    ("json", "machine-readable JSON for --list, --layers and the summary of each image extracted")
+    ("all", "extract every image into DIR/NAME/TAG (DIR/ID when untagged)")
+    ("uid-shift", "write owners as BASE+uid, BASE+gid (for systemd-nspawn --private-users=BASE)",
+     cxxopts::value<std::string>(), "BASE");
   parser.add_options("Behaviour")
     ("i,ignore-errors", "report an entry that cannot be created as a warning and go on")
     ("W,no-whiteouts", "do not process whiteouts: write .wh.* entries as plain files")
@@ -84,6 +88,19 @@ Options parse_options(int argc, char** argv) {
   options.config = result.count("config") > 0;
   options.json = result.count("json") > 0;
   options.verify = result.count("no-verify") == 0;
+  options.all = result.count("all") > 0;
+  if (result.count("uid-shift")) {
+    const std::string text = result["uid-shift"].as<std::string>();
+    std::uint64_t base = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), base);
+    if (error != std::errc() || end != text.data() + text.size() || base > 0xfffffffe) {
+      throw UsageError(fmt::format("--uid-shift wants a number from 0 to 4294967294, not {}", text));
+    }
+    options.uid_shift = static_cast<std::uint32_t>(base);
+  }
+  if (options.all && (options.image || options.list || options.layers || options.config)) {
+    throw UsageError("--all extracts every image: it takes no IMAGE and excludes --list, --layers and --config");
+  }
   if (result.count("platform")) {
     options.platform = result["platform"].as<std::string>();
     const auto slashes = std::count(options.platform.begin(), options.platform.end(), '/');

@@ -1,6 +1,7 @@
 // The command line (SPEC section 1), parsed with cxxopts into a plain struct.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ struct Options {
   bool json = false;
   std::string platform;            // --platform OS/ARCH[/VARIANT]
   bool verify = true;              // --no-verify turns it off
+  bool all = false;                // --all: every image into DIR/NAME/TAG
+  std::uint32_t uid_shift = 0;     // --uid-shift BASE
   std::vector<std::string> layer_ids;  // -l, repeatable
   bool ignore_errors = false;
   bool no_whiteouts = false;

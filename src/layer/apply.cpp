@@ -43,6 +43,18 @@ bool is_estargz_metadata(std::string_view clean_path) {
          clean_path == ".no.prefetch.landmark";
 }
 
+// --uid-shift: the owners a user namespace starting at `base` maps back to
+// the archive's (systemd-nspawn --private-users=BASE).
+void shift_owner(tar::Entry& entry, std::uint32_t base) {
+  constexpr std::int64_t kMaxId = 0xfffffffe;  // (uid_t)-1 means "unchanged" to chown
+  if (entry.uid > kMaxId - base || entry.gid > kMaxId - base) {
+    throw EntryError(fmt::format("{}: owner {}:{} shifted by {} does not fit in 32 bits", escape(entry.path), entry.uid,
+                                 entry.gid, base));
+  }
+  entry.uid += base;
+  entry.gid += base;
+}
+
 std::string join(std::string_view dir, std::string_view name) {
   return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
 }
@@ -106,6 +118,7 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
         throw FormatError(fmt::format("{}: {}: only a directory can stand at the root", escape(layer_name),
                                       escape(entry.path)));
       }
+      if (options.uid_shift != 0) shift_owner(entry, options.uid_shift);
       writer.write(entry, *clean_path, reader);
       written.add(*clean_path);
       stats.bytes += entry.size_bytes;

@@ -4,6 +4,7 @@
 // put in its directory. Whiteouts never remove entries of their own layer.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ struct ApplyOptions {
   bool whiteouts = true;      // false with -W: .wh.* become plain files
   bool ignore_errors = false; // -i: an entry that cannot be made is a warning
   bool estargz = false;       // gzip layer: eStargz's own entries stay out of the tree
+  std::uint32_t uid_shift = 0;  // --uid-shift: owners become BASE+uid, BASE+gid
 };
 
 struct ApplyStats {

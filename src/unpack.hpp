@@ -1,0 +1,30 @@
+// Unpacking one selected image into a directory: find the layer blobs,
+// verify digests alongside, plan, apply each layer, fix directories up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "archive/index.hpp"
+#include "cli/options.hpp"
+#include "image/select.hpp"
+
+namespace undocker {
+
+struct UnpackSummary {
+  std::string image;   // display name
+  std::string id;
+  std::string output;  // the directory written
+  std::size_t layers = 0;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+  double seconds = 0;
+};
+
+/// Applies layer_indices of the selected image into output_dir.
+UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
+                           const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
+                           const std::string& output_dir);
+
+}  // namespace undocker
