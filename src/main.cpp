@@ -1,7 +1,6 @@
 // undocker: unpack a saved container image archive into a root filesystem.
 // The only catch-all: every failure becomes one ERROR:undocker: line and
 // the exit status of its class (SPEC section 1).
-#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -17,27 +16,14 @@
 #include "cli/options.hpp"
 #include "extract.hpp"
 #include "util/error.hpp"
+#include "util/interrupt.hpp"
 #include "util/log.hpp"
 
 namespace {
 
-// SIGINT/SIGTERM mid-extraction: one ERROR line and the shell's 128+N
-// status. The spool file has no name (O_TMPFILE or unlinked at once), so
-// there is nothing to clean up; a partial tree stays for the user to see.
-extern "C" void on_fatal_signal(int signal_number) {
-  const char* message = signal_number == SIGINT ? "ERROR:undocker:interrupted by SIGINT\n"
-                                                : "ERROR:undocker:terminated by SIGTERM\n";
-  ssize_t ignored = write(STDERR_FILENO, message, std::strlen(message));
-  (void)ignored;
-  _exit(128 + signal_number);
-}
-
 void prepare_process() {
-  struct sigaction action {};
-  action.sa_handler = on_fatal_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  // Before any other thread exists, so that all of them block the signals.
+  undocker::install_interrupt_handling();
   // Modes come from the archive exactly; the user's umask must not mask them.
   umask(0);
   // Deep trees are walked with one descriptor per level.

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "util/error.hpp"
+#include "util/interrupt.hpp"
 #include "util/log.hpp"
 
 namespace undocker::archive {
@@ -58,6 +59,7 @@ bool splice_all(int in_fd, int out_fd, const std::string& name) {
   loff_t offset = 0;
   for (;;) {
     const ssize_t moved = splice(in_fd, nullptr, out_fd, &offset, std::size_t{1} << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
+    check_interrupted();
     if (moved > 0) continue;
     if (moved == 0) return true;
     if (errno == EINTR) continue;
@@ -80,6 +82,7 @@ int spool_to_temp_file(int in_fd, const std::string& name) {
   std::vector<char> buffer(std::size_t{1} << 20);
   for (;;) {
     const ssize_t got = read(in_fd, buffer.data(), buffer.size());
+    check_interrupted();
     if (got < 0) {
       if (errno == EINTR) continue;
       const int saved = errno;

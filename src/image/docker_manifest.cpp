@@ -36,7 +36,13 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
     const std::string where = fmt::format("image {}", position++);
     simdjson::dom::object entry = doc.object(item, where);
     Image image;
-    image.config_member = doc.required_string(entry, "Config");
+    const std::string raw_config = doc.required_string(entry, "Config");
+    const std::optional<std::string> config = archive::clean_member_name(raw_config);
+    if (!config || config->empty() || raw_config.starts_with('/')) {
+      doc.fail(fmt::format("config path {} leaves the archive", escape(raw_config)));
+    }
+    if (!index.find_file(*config)) doc.fail(fmt::format("config {} is not in the archive", escape(raw_config)));
+    image.config_member = *config;
     image.id = image_id_from_config(image.config_member);
     // The config's file name is its sha256 in every docker-archive writer.
     if (image.id.size() == 64) image.config_digest = "sha256:" + image.id;

@@ -14,6 +14,9 @@ namespace undocker::image {
 
 namespace {
 
+// Layer indexes up to 9999; a longer number is taken as an id prefix.
+constexpr std::size_t kMaxIndexDigits = 4;
+
 bool is_hex(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
@@ -229,6 +232,18 @@ std::vector<std::size_t> select_layers(const Image& image, const std::vector<std
       }
     }
     if (match) continue;
+    // A short decimal number is the index --layers shows; anything else
+    // (and a longer number) is a prefix of an id, digest or diffID.
+    std::size_t position = 0;
+    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), position);
+    if (key.size() <= kMaxIndexDigits && error == std::errc() && end == key.data() + key.size()) {
+      if (position >= image.layers.size()) {
+        throw NotFoundError(fmt::format("layer index {} is out of range: the image has {} layers", escape(raw),
+                                        image.layers.size()));
+      }
+      chosen[position] = true;
+      continue;
+    }
     if (is_hex(key)) {
       for (std::size_t i = 0; i < image.layers.size(); ++i) {
         const Layer& layer = image.layers[i];
@@ -237,11 +252,6 @@ std::vector<std::size_t> select_layers(const Image& image, const std::vector<std
           consider(i);
         }
       }
-    }
-    std::size_t position = 0;
-    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), position);
-    if (!match && error == std::errc() && end == key.data() + key.size() && position < image.layers.size()) {
-      match = position;
     }
     if (ambiguous) throw NotFoundError(fmt::format("layer {} is ambiguous", escape(raw)));
     if (!match) throw NotFoundError(fmt::format("failed to find layer {} in the image", escape(raw)));

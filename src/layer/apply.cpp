@@ -7,6 +7,7 @@
 #include "fs/path.hpp"
 #include "tar/reader.hpp"
 #include "util/error.hpp"
+#include "util/interrupt.hpp"
 #include "util/log.hpp"
 
 namespace undocker::layer {
@@ -69,6 +70,7 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
   WrittenPaths written;
   tar::Entry entry;
   for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {
+    check_interrupted();
     ++stats.entries;
     const std::optional<std::string> clean_path = fs::clean_entry_path(entry.path);
     if (!clean_path) {

@@ -60,6 +60,13 @@ class EntryError : public Error {
   explicit EntryError(const std::string& message) : Error(kExitIo, message) {}
 };
 
+/// SIGINT or SIGTERM arrived: exit 128 + the signal, as shells report it.
+class Interrupted : public Error {
+ public:
+  Interrupted(int signal_number, const std::string& message)
+      : Error(static_cast<ExitStatus>(128 + signal_number), message) {}
+};
+
 /// A filesystem or I/O failure outside any one entry (exit 1).
 class IoError : public Error {
  public:

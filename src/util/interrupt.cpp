@@ -1,0 +1,90 @@
+#include "util/interrupt.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "fs/writer.hpp"
+#include "util/error.hpp"
+
+namespace undocker {
+
+namespace {
+
+// How long the pipeline gets to unwind by itself after a signal.
+constexpr auto kGracePeriod = std::chrono::seconds(2);
+
+std::atomic<int> g_signal{0};
+std::mutex g_paths_mutex;
+std::vector<std::string> g_paths;
+
+const char* signal_name(int signal_number) { return signal_number == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+void remove_registered_paths() {
+  std::lock_guard lock(g_paths_mutex);
+  for (const std::string& path : g_paths) {
+    const std::size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) continue;
+    fs::remove_tree_at(dir_fd, path.substr(slash + 1));
+    close(dir_fd);
+  }
+}
+
+void watch(sigset_t signals) {
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  g_signal.store(signal_number);
+  std::this_thread::sleep_for(kGracePeriod);
+  // Still running: leave without the pipeline's help.
+  remove_registered_paths();
+  const std::string line = fmt::format("ERROR:undocker:{} by {}\n",
+                                       signal_number == SIGINT ? "interrupted" : "terminated", signal_name(signal_number));
+  ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+  _exit(128 + signal_number);
+}
+
+}  // namespace
+
+void install_interrupt_handling() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread(watch, signals).detach();
+}
+
+int interrupting_signal() { return g_signal.load(std::memory_order_relaxed); }
+
+void check_interrupted() {
+  const int signal_number = interrupting_signal();
+  if (signal_number == 0) return;
+  throw Interrupted(signal_number, fmt::format("{} by {}", signal_number == SIGINT ? "interrupted" : "terminated",
+                                               signal_name(signal_number)));
+}
+
+TemporaryPath::TemporaryPath(std::string path) : path_(std::move(path)) {
+  std::lock_guard lock(g_paths_mutex);
+  g_paths.push_back(path_);
+}
+
+TemporaryPath::~TemporaryPath() {
+  std::lock_guard lock(g_paths_mutex);
+  g_paths.erase(std::remove(g_paths.begin(), g_paths.end(), path_), g_paths.end());
+}
+
+}  // namespace undocker

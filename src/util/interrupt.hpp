@@ -1,0 +1,37 @@
+// SIGINT and SIGTERM end a run cleanly: a thread of our own waits for them
+// (they are blocked everywhere else), the pipeline notices the flag between
+// entries and unwinds, so temporary files and directories are removed by
+// their owners as on any error. If the pipeline does not unwind within a
+// grace period (a blocking read, a huge file), that thread removes the
+// registered temporary paths itself and exits.
+#pragma once
+
+#include <string>
+
+namespace undocker {
+
+/// Blocks SIGINT/SIGTERM in this thread (and every thread it starts later)
+/// and starts the watcher. Call once, early in main, before other threads.
+void install_interrupt_handling();
+
+/// Throws Interrupted if a signal arrived.
+void check_interrupted();
+
+/// The signal that interrupted the run, or 0.
+int interrupting_signal();
+
+/// Keeps `path` on the list the watcher deletes (a whole tree) if it must
+/// exit on its own; the owner removes it normally and then unregisters.
+class TemporaryPath {
+ public:
+  explicit TemporaryPath(std::string path);
+  ~TemporaryPath();
+  TemporaryPath(const TemporaryPath&) = delete;
+  TemporaryPath& operator=(const TemporaryPath&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace undocker
