@@ -19,6 +19,7 @@
 #include "layer/verify.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/progress.hpp"
 #include "util/step_timer.hpp"
 
 namespace undocker {
@@ -90,10 +91,22 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
                   const std::vector<layer::LayerPlan>& plans, UnpackSummary& summary) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
+  // A progress line on a terminal; the total is known when no layer is
+  // compressed (then entry bytes and blob bytes agree closely).
+  std::uint64_t total_bytes = 0;
+  for (const LayerBlob& item : blobs) {
+    total_bytes = item.compression == layer::Compression::kNone && total_bytes != UINT64_MAX
+                      ? total_bytes + item.blob.size()
+                      : UINT64_MAX;
+  }
+  Progress progress(total_bytes == UINT64_MAX ? 0 : total_bytes, blobs.size(),
+                    isatty(STDERR_FILENO) && options.log_level != LogLevel::kError);
+  apply_options.progress = &progress;
   for (std::size_t position = 0; position < blobs.size(); ++position) {
     const LayerBlob& item = blobs[position];
     const image::Layer& layer = *item.layer;
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
+    progress.begin_layer(position, layer.id);
     StepTimer timer("apply_layer");
     std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(item.blob, layer.member);
     apply_options.estargz = item.compression == layer::Compression::kGzip;
@@ -114,6 +127,7 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
   }
   StepTimer timer("apply_fixups");
   writer.finish();
+  progress.finish();
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ bool MemberIndex::contains(std::string_view name) const {
 
 std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
   std::optional<std::string> name = clean_member_name(raw_name);
-  for (std::size_t hops = 0; name && hops < static_cast<std::size_t>(limits::kMaxSymlinkHops); ++hops) {
+  for (std::size_t hops = 0; name && hops <= static_cast<std::size_t>(limits::kMaxSymlinkHops); ++hops) {
     const auto found = by_name_.find(*name);
     if (found == by_name_.end()) return std::nullopt;
     const Member& member = members_[found->second];

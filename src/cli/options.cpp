@@ -41,6 +41,9 @@ cxxopts::Options make_parser() {
     ("image", "NAME[:TAG], NAME@sha256:HEX, or an image id or unique prefix", cxxopts::value<std::string>());
   parser.add_options("Output")
     ("o,output", "extract into DIR, created if missing (default: .)", cxxopts::value<std::string>(), "DIR")
+    ("tar", "write the flattened root filesystem as one tar stream to FILE ('-': stdout) instead of a directory",
+     cxxopts::value<std::string>(), "FILE")
+    ("nspawn", "also write DIR.nspawn (systemd-nspawn settings) from the image config")
     ("list,ls", "list the images and their tags: NAME: TAG TAG ...")
     ("layers", "list the selected image's layer ids, bottom first")
     ("config", "print the selected image's config JSON")
@@ -89,6 +92,13 @@ Options parse_options(int argc, char** argv) {
   options.json = result.count("json") > 0;
   options.verify = result.count("no-verify") == 0;
   options.all = result.count("all") > 0;
+  options.nspawn = result.count("nspawn") > 0;
+  if (result.count("tar")) {
+    options.tar_output = result["tar"].as<std::string>();
+    if (options.tar_output.empty()) throw UsageError("--tar wants a file name, or '-' for standard output");
+    if (result.count("output")) throw UsageError("-o and --tar exclude each other: write a directory or a tar stream");
+    if (result.count("all") || options.nspawn) throw UsageError("--tar writes one image: it excludes --all and --nspawn");
+  }
   if (result.count("uid-shift")) {
     const std::string text = result["uid-shift"].as<std::string>();
     std::uint64_t base = 0;

@@ -22,6 +22,8 @@ struct Options {
   bool verify = true;              // --no-verify turns it off
   bool all = false;                // --all: every image into DIR/NAME/TAG
   std::uint32_t uid_shift = 0;     // --uid-shift BASE
+  std::string tar_output;          // --tar FILE ("-": stdout); empty: write a directory
+  bool nspawn = false;             // --nspawn: also write DIR.nspawn
   std::vector<std::string> layer_ids;  // -l, repeatable
   bool ignore_errors = false;
   bool no_whiteouts = false;

@@ -48,10 +48,13 @@ void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_
 
 }  // namespace
 
-void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
-                const FinishOptions& options) {
+namespace {
+
+template <typename SetOne>
+void set_each_xattr(const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                    const FinishOptions& options, SetOne set_one) {
   for (const auto& [name, value] : xattrs) {
-    if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) continue;
+    if (set_one(name, value) == 0) continue;
     const int error = errno;
     if (!options.privileged && (error == EPERM || error == ENOTSUP || error == EACCES)) {
       // Unprivileged: security.* and trusted.* are refused. Report once.
@@ -63,6 +66,26 @@ void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& 
     }
     fail(clean_path, fmt::format("set xattr {}", escape(name)), error);
   }
+}
+
+}  // namespace
+
+void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                const FinishOptions& options) {
+  set_each_xattr(xattrs, clean_path, options, [fd](const std::string& name, const std::string& value) {
+    return fsetxattr(fd, name.c_str(), value.data(), value.size(), 0);
+  });
+}
+
+void set_symlink_xattrs(int parent_fd, const std::string& leaf,
+                        const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                        const FinishOptions& options) {
+  // A symlink cannot be opened for fsetxattr; lsetxattr on its name under
+  // the parent's descriptor (through /proc) acts on the link itself.
+  const std::string path = fmt::format("/proc/self/fd/{}/{}", parent_fd, leaf);
+  set_each_xattr(xattrs, clean_path, options, [&path](const std::string& name, const std::string& value) {
+    return lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0);
+  });
 }
 
 void finish_file(PendingFile& file, const FinishOptions& options) {

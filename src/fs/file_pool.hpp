@@ -49,6 +49,11 @@ struct FinishOptions {
 void set_xattrs(int fd, const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
                 const FinishOptions& options);
 
+/// The same for the symlink `leaf` in parent_fd (the link itself).
+void set_symlink_xattrs(int parent_fd, const std::string& leaf,
+                        const std::vector<std::pair<std::string, std::string>>& xattrs, std::string_view clean_path,
+                        const FinishOptions& options);
+
 /// Writes data, owner, mode (after chown: setuid survives), xattrs and
 /// mtime. Throws EntryError or IoError naming the path.
 void finish_file(PendingFile& file, const FinishOptions& options);

@@ -197,6 +197,10 @@ void TreeWriter::write_symlink(const tar::Entry& entry, int parent_fd, const std
     clear_for(parent_fd, leaf, clean_path, false);
     if (symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0) fail(clean_path, "create the symlink", errno);
   }
+  if (!entry.xattrs.empty()) {
+    set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path,
+                       FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+  }
   set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, true);
 }
 

@@ -236,7 +236,7 @@ std::vector<std::size_t> select_layers(const Image& image, const std::vector<std
     // (and a longer number) is a prefix of an id, digest or diffID.
     std::size_t position = 0;
     const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), position);
-    if (key.size() <= kMaxIndexDigits && error == std::errc() && end == key.data() + key.size()) {
+    if (key.size() == raw.size() && key.size() <= kMaxIndexDigits && error == std::errc() && end == key.data() + key.size()) {
       if (position >= image.layers.size()) {
         throw NotFoundError(fmt::format("layer index {} is out of range: the image has {} layers", escape(raw),
                                         image.layers.size()));

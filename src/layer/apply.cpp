@@ -8,6 +8,7 @@
 #include "tar/reader.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
+#include "util/progress.hpp"
 #include "util/log.hpp"
 
 namespace undocker::layer {
@@ -56,6 +57,18 @@ void shift_owner(tar::Entry& entry, std::uint32_t base) {
   entry.gid += base;
 }
 
+// Inside an aufs bookkeeping directory (.wh..wh.plnk/…): skipped whole.
+bool in_whiteout_meta_dir(std::string_view dir) {
+  std::size_t begin = 0;
+  while (begin < dir.size()) {
+    std::size_t end = dir.find('/', begin);
+    if (end == std::string_view::npos) end = dir.size();
+    if (dir.substr(begin, end - begin).starts_with(kWhiteoutMeta)) return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
 std::string join(std::string_view dir, std::string_view name) {
   return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
 }
@@ -72,6 +85,7 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
   for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {
     check_interrupted();
     ++stats.entries;
+    if (options.progress) options.progress->advance(1, entry.size_bytes);
     const std::optional<std::string> clean_path = fs::clean_entry_path(entry.path);
     if (!clean_path) {
       throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
@@ -87,13 +101,14 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
     const auto [dir, base] = fs::split_parent(*clean_path);
     if (options.estargz && is_estargz_metadata(*clean_path)) continue;
     try {
-      if (options.whiteouts && base.starts_with(kWhiteoutPrefix)) {
+      if (options.whiteouts && (base.starts_with(kWhiteoutPrefix) || in_whiteout_meta_dir(dir))) {
         ++stats.whiteouts;
         if (base == kOpaqueMarker) {
           // Hide what lower layers put in dir; keep this layer's entries.
           writer.prune(dir, [&](const std::string& path) { return written.touches(path); });
         } else if (base.starts_with(kWhiteoutMeta)) {
           // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not part of the tree.
+        } else if (in_whiteout_meta_dir(dir)) {
         } else {
           const std::string_view name = base.substr(kWhiteoutPrefix.size());
           if (name.empty() || name == "." || name == "..") {

@@ -11,6 +11,10 @@
 #include "fs/writer.hpp"
 #include "layer/byte_source.hpp"
 
+namespace undocker {
+class Progress;
+}
+
 namespace undocker::layer {
 
 struct ApplyOptions {
@@ -18,6 +22,7 @@ struct ApplyOptions {
   bool ignore_errors = false; // -i: an entry that cannot be made is a warning
   bool estargz = false;       // gzip layer: eStargz's own entries stay out of the tree
   std::uint32_t uid_shift = 0;  // --uid-shift: owners become BASE+uid, BASE+gid
+  Progress* progress = nullptr; // told of every entry read
 };
 
 struct ApplyStats {

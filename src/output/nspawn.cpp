@@ -72,13 +72,18 @@ void append_parameters(std::string& text, const std::vector<std::string>& argume
     if (i > 0) line += ' ';
     line += quote_word(arguments[i]);
   }
+  // systemd-nspawn (252) takes Parameters= from a settings file only
+  // together with a start mode; Boot=no is Docker's: the command is PID 1.
+  text += "# Without Boot=no, systemd-nspawn ignores Parameters=.\nBoot=no\n";
   text += line;
   text += '\n';
 }
 
 }  // namespace
 
-bool quotable(std::string_view word) { return word.find_first_of(std::string_view("\n\r\0", 3)) == std::string_view::npos; }
+bool quotable(std::string_view word) {
+  return word.find_first_of(std::string_view("\n\r\0", 3)) == std::string_view::npos;
+}
 
 std::string quote_word(std::string_view word) {
   const bool plain = !word.empty() && word.back() != '\\' &&

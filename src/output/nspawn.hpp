@@ -19,9 +19,12 @@ namespace undocker::output {
 ///   WorkingDir         → WorkingDirectory= (made absolute, as Docker does)
 ///   User "u" / "u:g"   → User=u (a name or a number, both resolved inside
 ///                        the container); a group is only noted in a comment
-///   Entrypoint + Cmd   → Parameters=, one word per argument; no line when
-///                        both are empty or null
-/// Nothing else (no Boot=, ProcessTwo=, …): only what the config says.
+///   Entrypoint + Cmd   → Parameters=, one word per argument, after
+///                        Boot=no (nspawn ignores Parameters= from a file
+///                        without a start mode); neither line when both are
+///                        empty or null
+/// Nothing else: only what the config says. nspawn resolves User= with
+/// getent inside the container (only "root" and "0" without it).
 std::string nspawn_settings(Bytes config_json, std::string_view config_member);
 
 /// One word of a Parameters= or Environment= list, quoted so that

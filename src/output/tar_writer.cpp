@@ -418,7 +418,23 @@ class TreeTarWriter {
   fs::Fd open_checked(int dir_fd, const std::string& name, const struct stat& seen, int flags,
                       const std::string& path) {
     // O_NONBLOCK: should a FIFO have taken the name meanwhile, do not hang.
-    fs::Fd fd(::openat(dir_fd, name.c_str(), flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    flags |= O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    fs::Fd fd(::openat(dir_fd, name.c_str(), flags));
+    if (!fd.valid() && errno == EACCES && S_ISREG(seen.st_mode) && seen.st_uid == ::geteuid()) {
+      // Extracted without root, a file keeps the image's mode, and some are
+      // 0000 (Fedora's /etc/shadow): lend its owner, us, read access to open it.
+      const mode_t mode = seen.st_mode & 07777;
+      if (::fchmodat(dir_fd, name.c_str(), mode | S_IRUSR, AT_SYMLINK_NOFOLLOW) == 0) {
+        fd = fs::Fd(::openat(dir_fd, name.c_str(), flags));
+        const int error = errno;
+        if (fd.valid() ? ::fchmod(fd.get(), mode) : ::fchmodat(dir_fd, name.c_str(), mode, AT_SYMLINK_NOFOLLOW)) {
+          fail(path, "restore the mode", errno);
+        }
+        errno = error;
+      } else {
+        errno = EACCES;
+      }
+    }
     if (!fd.valid()) fail(path, "open", errno);
     struct stat now {};
     if (::fstat(fd.get(), &now) != 0) fail(path, "stat", errno);

@@ -53,10 +53,11 @@ void apply_record(std::string_view key, std::string_view value, PaxValues& value
     values.uname = std::string(value.substr(0, limits::kMaxOwnerNameBytes));
   } else if (key == "gname") {
     values.gname = std::string(value.substr(0, limits::kMaxOwnerNameBytes));
-  } else if (key == "SCHILY.devmajor") {
-    values.dev_major = static_cast<std::uint32_t>(number("devmajor"));
-  } else if (key == "SCHILY.devminor") {
-    values.dev_minor = static_cast<std::uint32_t>(number("devminor"));
+  } else if (key == "SCHILY.devmajor" || key == "SCHILY.devminor") {
+    const bool major = key == "SCHILY.devmajor";
+    const std::int64_t device = number(major ? "devmajor" : "devminor");
+    if (device < 0 || device > UINT32_MAX) fail(where, fmt::format("device number {} is out of range", device));
+    (major ? values.dev_major : values.dev_minor) = static_cast<std::uint32_t>(device);
   } else if (key.starts_with("SCHILY.xattr.")) {
     std::string_view name = key.substr(13);
     if (name.empty()) fail(where, "empty xattr name");

@@ -67,7 +67,8 @@ std::string render_line(const ProgressState& state, std::size_t max_width) {
     line += fmt::format("  {:.1f} MiB/s", rate / (1024 * 1024));
     if (state.total_bytes > 0 && rate > 0) {
       const std::uint64_t left_bytes = state.total_bytes > state.bytes_done ? state.total_bytes - state.bytes_done : 0;
-      line += fmt::format("  {} left", format_duration(static_cast<std::uint64_t>(static_cast<double>(left_bytes) / rate + 0.5)));
+      const double left_seconds = static_cast<double>(left_bytes) / rate;
+      line += fmt::format("  {} left", format_duration(static_cast<std::uint64_t>(left_seconds + 0.5)));
     }
   }
   if (max_width > 0 && line.size() > max_width) line.resize(max_width);

@@ -1,20 +1,31 @@
 // Magic sniffing and streaming decompression: round trips through zlib and
 // libzstd compressors run here, the exact error messages for broken
-// streams, and a 1 GiB bomb that must stream in bounded memory.
+// streams (the same from isa-l and zlib, inline and read ahead), the
+// read-ahead hand-over driven by a scripted decoder, and a 1 GiB bomb that
+// must stream in bounded memory.
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "layer/decompress.hpp"
+#include "layer/inflate_isal.hpp"
+#include "layer/read_ahead.hpp"
 #include "util/error.hpp"
 
 namespace undocker::layer {
@@ -69,18 +80,145 @@ Buffer read_all(ByteSource& source) {
   return out;
 }
 
-Buffer decompress_all(Bytes blob) {
-  std::unique_ptr<ByteSource> source = open_decompressed(blob, kMember);
-  return read_all(*source);
+// Small chunks, so that even short test streams cross chunk boundaries.
+constexpr ReadAheadShape kSmallChunks{64 * 1024, 3};
+
+std::unique_ptr<ByteSource> open_read_ahead(Bytes blob, ReadAheadShape shape = kSmallChunks) {
+  std::unique_ptr<Decoder> decoder = open_decoder(blob, kMember);
+  REQUIRE(decoder != nullptr);
+  return open_read_ahead_source(std::move(decoder), shape);
 }
 
-std::string error_of(Bytes blob) {
+std::string error_of_source(std::unique_ptr<ByteSource> source) {
   try {
-    decompress_all(blob);
+    read_all(*source);
   } catch (const FormatError& error) {
     return error.what();
   }
   return "(no error)";
+}
+
+// Also reads a compressed blob ahead on a thread, which must agree.
+Buffer decompress_all(Bytes blob) {
+  std::unique_ptr<ByteSource> source = open_decompressed(blob, kMember);
+  Buffer out = read_all(*source);
+  if (detect_compression(blob) != Compression::kNone) CHECK(read_all(*open_read_ahead(blob)) == out);
+  return out;
+}
+
+std::string error_of(Bytes blob) {
+  const std::string message = error_of_source(open_decompressed(blob, kMember));
+  if (detect_compression(blob) != Compression::kNone) CHECK(error_of_source(open_read_ahead(blob)) == message);
+  return message;
+}
+
+/// Sets an environment variable for one scope (UNDOCKER_INFLATE,
+/// UNDOCKER_READ_AHEAD), then puts back what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+/// A gzip member with a hand-made header: deflate(data), then CRC-32 and
+/// ISIZE (plus `isize_delta`).
+Buffer gzip_member(Bytes header, Bytes data, std::uint32_t isize_delta = 0) {
+  z_stream stream{};
+  REQUIRE(deflateInit2(&stream, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  Buffer deflated(deflateBound(&stream, data.size()));
+  stream.next_in = const_cast<Bytef*>(data.data());
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = deflated.data();
+  stream.avail_out = static_cast<uInt>(deflated.size());
+  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
+  deflated.resize(stream.total_out);
+  deflateEnd(&stream);
+  const auto crc = static_cast<std::uint32_t>(crc32(0, data.data(), static_cast<uInt>(data.size())));
+  const auto isize = static_cast<std::uint32_t>(data.size()) + isize_delta;
+  Buffer out = concat({header, deflated});
+  for (std::uint32_t word : {crc, isize}) {
+    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(word >> shift));
+  }
+  return out;
+}
+
+/// The byte at `offset` of a scripted decoder's stream: changes every byte
+/// and every 256, so a reordered or repeated piece shows.
+std::uint8_t pattern_byte(std::uint64_t offset) { return static_cast<std::uint8_t>(offset + (offset >> 8) * 31); }
+
+bool matches_pattern(Bytes bytes, std::uint64_t offset) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != pattern_byte(offset + i)) return false;
+  }
+  return true;
+}
+
+/// A decoder that writes `total_bytes` of pattern in fills of at most
+/// `max_fill_bytes`, or fails once `fail_at` bytes are out.
+class PatternDecoder final : public Decoder {
+ public:
+  struct Probe {
+    std::atomic<std::uint64_t> produced_bytes = 0;
+    std::atomic<bool> destroyed = false;
+  };
+
+  PatternDecoder(std::uint64_t total_bytes, std::size_t max_fill_bytes, std::optional<std::uint64_t> fail_at,
+                 Probe& probe)
+      : Decoder(kMember), total_bytes_(total_bytes), max_fill_bytes_(max_fill_bytes), fail_at_(fail_at),
+        probe_(probe) {}
+  ~PatternDecoder() override { probe_.destroyed = true; }
+
+  std::size_t fill(std::uint8_t* out, std::size_t capacity) override {
+    std::uint64_t limit = total_bytes_;
+    if (fail_at_) limit = std::min(limit, *fail_at_);
+    if (fail_at_ && produced_ == *fail_at_) fail(fmt::format("broken at {}", produced_));
+    const std::size_t count =
+        static_cast<std::size_t>(std::min<std::uint64_t>({capacity, max_fill_bytes_, limit - produced_}));
+    for (std::size_t i = 0; i < count; ++i) out[i] = pattern_byte(produced_ + i);
+    produced_ += count;
+    probe_.produced_bytes = produced_;
+    finished_ = produced_ == total_bytes_;
+    return count;
+  }
+
+ private:
+  std::uint64_t total_bytes_;
+  std::size_t max_fill_bytes_;
+  std::optional<std::uint64_t> fail_at_;
+  Probe& probe_;
+  std::uint64_t produced_ = 0;
+};
+
+constexpr std::uint64_t kEndless = UINT64_MAX;
+
+std::unique_ptr<ByteSource> open_pattern(std::uint64_t total_bytes, std::size_t max_fill_bytes,
+                                         std::optional<std::uint64_t> fail_at, PatternDecoder::Probe& probe,
+                                         ReadAheadShape shape) {
+  return open_read_ahead_source(std::make_unique<PatternDecoder>(total_bytes, max_fill_bytes, fail_at, probe), shape);
+}
+
+std::size_t thread_count() {
+  const std::filesystem::directory_iterator tasks("/proc/self/task");
+  return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
 }
 
 Buffer bytes_of(std::string_view text) { return Buffer(text.begin(), text.end()); }
@@ -231,6 +369,239 @@ TEST_CASE("read_exact and read_some across internal buffer boundaries") {
   }
 }
 
+TEST_CASE("gzip headers and trailers are checked alike by isa-l and zlib") {
+  const Buffer data = bytes_of("the layer's tar bytes, more or less");
+  // FEXTRA, FNAME and FCOMMENT, as some producers write them.
+  const Buffer full_header = bytes_of(std::string_view(
+      "\x1f\x8b\x08\x1c\x00\x00\x00\x00\x00\x03" "\x04\x00" "AB\x00\x00" "layer.tar\0" "a comment\0", 36));
+  Buffer hcrc_header = bytes_of(std::string_view("\x1f\x8b\x08\x02\x00\x00\x00\x00\x00\x03", 10));
+  const auto header_crc = static_cast<std::uint32_t>(crc32(0, hcrc_header.data(), 10));
+  hcrc_header.push_back(static_cast<std::uint8_t>(header_crc));
+  hcrc_header.push_back(static_cast<std::uint8_t>(header_crc >> 8));
+  Buffer bad_hcrc_header = hcrc_header;
+  bad_hcrc_header.back() ^= 1;
+  const Buffer plain_header = bytes_of(std::string_view("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10));
+  Buffer reserved_flag_header = plain_header;
+  reserved_flag_header[3] = 0x20;
+  Buffer method_header = plain_header;
+  method_header[2] = 7;
+
+  const Buffer two_members = concat({gzip_member(full_header, data), gzip_member(hcrc_header, data)});
+  const std::string corrupt = std::string(kMember) + ": gzip data is corrupt (";
+  struct Case {
+    Bytes blob;
+    std::string expected;
+  };
+  const Buffer bad_hcrc = gzip_member(bad_hcrc_header, data);
+  const Buffer reserved_flag = gzip_member(reserved_flag_header, data);
+  const Buffer unknown_method = gzip_member(method_header, data);
+  const Buffer bad_length = gzip_member(plain_header, data, 1);
+  const Buffer bad_length_third = concat({two_members, bad_length});
+  const Case cases[] = {
+      {two_members, "(no error)"},
+      {bad_hcrc, corrupt + "header crc mismatch)"},
+      {reserved_flag, corrupt + "unknown header flags set)"},
+      {unknown_method, corrupt + "unknown compression method)"},
+      {bad_length, corrupt + "incorrect length check)"},
+      {bad_length_third, corrupt + "incorrect length check)"},
+      {Bytes(two_members).first(two_members.size() - 3), std::string(kMember) + ": gzip stream ends early"},
+      {Bytes(two_members).first(full_header.size() - 5), std::string(kMember) + ": gzip stream ends early"},
+  };
+  for (const std::string inflate : {"zlib", "default"}) {
+    const ScopedEnv env("UNDOCKER_INFLATE", inflate.c_str());
+    for (const Case& item : cases) {
+      CAPTURE(inflate);
+      CAPTURE(item.expected);
+      CHECK(error_of(item.blob) == item.expected);
+    }
+    CHECK(decompress_all(two_members) == concat({data, data}));
+  }
+}
+
+TEST_CASE("deflate errors where isa-l's reason is coarser than zlib's") {
+  const Buffer header = bytes_of(std::string_view("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10));
+  struct Case {
+    std::string_view deflate;
+    std::string_view zlib_reason;
+    std::string_view isal_reason;
+  };
+  const Case cases[] = {
+      {std::string_view("\x07", 1), "invalid block type", "invalid block"},
+      {std::string_view("\x01\x05\x00\x00\x00", 5), "invalid stored block lengths", "invalid block"},
+      // Fixed Huffman: 'a', a length, then distance code 30.
+      {std::string_view("\x4b\x04\x3e", 3), "invalid distance code", "invalid literal/length or distance code"},
+      // Fixed Huffman: literal/length code 286.
+      {std::string_view("\x1b\x03\x00", 3), "invalid literal/length code", "invalid literal/length or distance code"},
+  };
+  for (const Case& item : cases) {
+    const Buffer blob = concat({header, as_bytes(item.deflate), Buffer(8, 0)});
+    const std::string corrupt = std::string(kMember) + ": gzip data is corrupt (";
+    {
+      const ScopedEnv env("UNDOCKER_INFLATE", "zlib");
+      CHECK(error_of(blob) == corrupt + std::string(item.zlib_reason) + ")");
+    }
+#if UNDOCKER_HAVE_ISAL
+    const ScopedEnv env("UNDOCKER_INFLATE", nullptr);
+    CHECK(error_of(blob) == corrupt + std::string(item.isal_reason) + ")");
+#endif
+  }
+}
+
+TEST_CASE("isa-l is there exactly when undocker was built with it") {
+  const Buffer blob = gzip_compress(bytes_of("x"));
+#if UNDOCKER_HAVE_ISAL
+  CHECK(open_isal_gzip_decoder(blob, kMember) != nullptr);
+#else
+  CHECK(open_isal_gzip_decoder(blob, kMember) == nullptr);
+#endif
+}
+
+TEST_CASE("read-ahead hands over the decoder's bytes in order") {
+  PatternDecoder::Probe probe;
+  constexpr std::uint64_t kTotal = 100'000;
+  // Fills of 333 bytes into 1000-byte chunks: chunks end mid-fill.
+  std::unique_ptr<ByteSource> source = open_pattern(kTotal, 333, std::nullopt, probe, {1000, 3});
+  std::uint64_t offset = 0;
+  const std::size_t sizes[] = {512, 1, 999, 1000, 1001, 7, 2500, 4096};
+  for (std::size_t step = 0; offset < kTotal; ++step) {
+    const std::size_t want = sizes[step % std::size(sizes)];
+    const Bytes got = step % 2 == 0 ? source->read_some(want) : source->read_exact(want);
+    REQUIRE(!got.empty());
+    REQUIRE(got.size() <= want);
+    if (step % 2 == 1) CHECK(got.size() == std::min<std::uint64_t>(want, kTotal - offset));
+    CHECK(matches_pattern(got, offset));
+    offset += got.size();
+    CHECK(source->position() == offset);
+  }
+  CHECK(source->read_some(1).empty());
+  CHECK(source->read_exact(512).empty());
+  CHECK(source->position() == kTotal);
+}
+
+TEST_CASE("read-ahead read_exact gathers across chunk boundaries") {
+  PatternDecoder::Probe probe;
+  std::unique_ptr<ByteSource> source = open_pattern(10'000, 1000, std::nullopt, probe, {1000, 3});
+  CHECK(source->read_some(10).size() == 10);
+  const Bytes spanning = source->read_exact(2500);  // the rest of chunk 0, all of 1 and 2, part of 3
+  CHECK(spanning.size() == 2500);
+  CHECK(matches_pattern(spanning, 10));
+  CHECK(source->position() == 2510);
+  const Bytes inside = source->read_exact(400);
+  CHECK(inside.size() == 400);
+  CHECK(matches_pattern(inside, 2510));
+  const Bytes rest = source->read_exact(20'000);  // more than is left: short, only at the end
+  CHECK(rest.size() == 10'000 - 2910);
+  CHECK(matches_pattern(rest, 2910));
+  CHECK(source->read_exact(1).empty());
+  CHECK(source->position() == 10'000);
+}
+
+TEST_CASE("a decoder error surfaces after every byte decoded before it") {
+  constexpr std::uint64_t kFailAt = 12'345;
+  const std::string message = fmt::format("{}: broken at {}", kMember, kFailAt);
+  SUBCASE("read_some") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 777, kFailAt, probe, {1000, 3});
+    std::uint64_t offset = 0;
+    for (;;) {
+      Bytes got;
+      try {
+        got = source->read_some(700);
+      } catch (const FormatError& error) {
+        CHECK(error.what() == message);
+        break;
+      }
+      REQUIRE(!got.empty());
+      CHECK(matches_pattern(got, offset));
+      offset += got.size();
+    }
+    CHECK(offset == kFailAt);
+    CHECK(source->position() == kFailAt);
+    CHECK_THROWS_WITH_AS(source->read_some(1), message.c_str(), FormatError);  // and again
+  }
+  SUBCASE("read_exact across the failing point") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 777, kFailAt, probe, {1000, 3});
+    CHECK(matches_pattern(source->read_exact(5000), 0));
+    CHECK(matches_pattern(source->read_exact(5000), 5000));
+    CHECK_THROWS_WITH_AS(source->read_exact(5000), message.c_str(), FormatError);
+    CHECK(source->position() == kFailAt);
+  }
+  SUBCASE("on the first read") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 777, 0, probe, {1000, 3});
+    CHECK_THROWS_WITH_AS(source->read_exact(512), fmt::format("{}: broken at 0", kMember).c_str(), FormatError);
+    CHECK(source->position() == 0);
+  }
+}
+
+TEST_CASE("destroying a read-ahead source early stops its thread") {
+  const auto destroy_quickly = [](std::unique_ptr<ByteSource> source, PatternDecoder::Probe& probe) {
+    const auto start = std::chrono::steady_clock::now();
+    source.reset();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    CHECK(probe.destroyed);
+  };
+  SUBCASE("before any read, with the decoder still filling") {
+    PatternDecoder::Probe probe;
+    destroy_quickly(open_pattern(kEndless, 64, std::nullopt, probe, {std::size_t{64} << 20, 3}), probe);
+  }
+  SUBCASE("with every chunk full and the decoder waiting") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3});
+    while (probe.produced_bytes < 3 * 65536) std::this_thread::yield();
+    destroy_quickly(std::move(source), probe);
+  }
+  SUBCASE("after reading part of the stream") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3});
+    CHECK(matches_pattern(source->read_exact(100'000), 0));
+    destroy_quickly(std::move(source), probe);
+  }
+  SUBCASE("after the decoder failed") {
+    PatternDecoder::Probe probe;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, 10, probe, {65536, 3});
+    CHECK_THROWS_AS(source->read_exact(100), FormatError);
+    destroy_quickly(std::move(source), probe);
+  }
+}
+
+TEST_CASE("read-ahead decodes no further than its chunks") {
+  PatternDecoder::Probe probe;
+  constexpr std::size_t kChunk = 65536;
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3});
+  while (probe.produced_bytes < 3 * kChunk) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(probe.produced_bytes == 3 * kChunk);
+  CHECK(source->read_some(kChunk).size() == kChunk);  // chunk 0, still held
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(probe.produced_bytes == 3 * kChunk);
+  CHECK(source->read_some(1).size() == 1);  // releases chunk 0
+  while (probe.produced_bytes < 4 * kChunk) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(probe.produced_bytes == 4 * kChunk);
+}
+
+TEST_CASE("open_decompressed reads a compressed blob over 1 MiB ahead, on a thread") {
+  std::mt19937 random(6);
+  Buffer noise(std::size_t{2} << 20);
+  for (std::uint8_t& byte : noise) byte = static_cast<std::uint8_t>(random());
+  const Buffer large = gzip_compress(noise, 1);
+  const Buffer small = gzip_compress(random_bytes(100'000, 7));
+  REQUIRE(large.size() > (std::size_t{1} << 20));
+  const std::size_t threads_before = thread_count();
+  for (const char* read_ahead : {"1", "0"}) {
+    CAPTURE(read_ahead);
+    const ScopedEnv env("UNDOCKER_READ_AHEAD", read_ahead);
+    std::unique_ptr<ByteSource> large_source = open_decompressed(large, kMember);
+    CHECK(thread_count() == threads_before + (read_ahead == std::string_view("1") ? 1 : 0));
+    std::unique_ptr<ByteSource> small_source = open_decompressed(small, kMember);
+    CHECK(thread_count() == threads_before + (read_ahead == std::string_view("1") ? 1 : 0));
+    CHECK(read_all(*large_source) == noise);
+  }
+  CHECK(thread_count() == threads_before);
+}
+
 TEST_CASE("a 1 GiB bomb streams in bounded memory") {
   constexpr std::uint64_t kBombBytes = std::uint64_t{1} << 30;
   const Buffer zero_mib(std::size_t{1} << 20, 0);
@@ -252,9 +623,14 @@ TEST_CASE("a 1 GiB bomb streams in bounded memory") {
     ZSTD_freeCCtx(context);
     zstd_bomb.resize(output.pos);
   }
-  for (const Buffer* bomb : {&gzip_bomb, &zstd_bomb}) {
+  // The gzip bomb is over 1 MiB, so it is read ahead; the zstd one, smaller,
+  // inline unless asked for.
+  for (int run = 0; run < 3; ++run) {
+    CAPTURE(run);
+    const Buffer* bomb = run == 0 ? &gzip_bomb : &zstd_bomb;
     const long rss_before_kib = max_rss_kib();
-    std::unique_ptr<ByteSource> source = open_decompressed(*bomb, kMember);
+    std::unique_ptr<ByteSource> source =
+        run == 2 ? open_read_ahead(*bomb, ReadAheadShape{}) : open_decompressed(*bomb, kMember);
     std::uint64_t total = 0;
     bool all_zero = true;
     for (Bytes chunk = source->read_some(1 << 20); !chunk.empty(); chunk = source->read_some(1 << 20)) {

@@ -1,0 +1,134 @@
+// Lexical cleaning of entry and member names, as a table (ninja's
+// CanonicalizePath tests): what each raw name means relative to the output
+// root, and which names climb out of it.
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "archive/index.hpp"
+#include "fs/path.hpp"
+
+namespace undocker::fs {
+
+namespace {
+
+struct CleanCase {
+  std::string_view raw;
+  std::optional<std::string_view> clean;  // nullopt: refused
+};
+
+// Both cleaners share these rules: entries in a layer and members of the
+// outer archive.
+constexpr CleanCase kCleanCases[] = {
+    {"a", "a"},
+    {"a/b/c", "a/b/c"},
+    {"./a", "a"},
+    {"/a", "a"},
+    {"//a", "a"},
+    {"a//b", "a/b"},
+    {"a///b//", "a/b"},
+    {"a/./b", "a/b"},
+    {"./././a", "a"},
+    {"a/", "a"},
+    {"a/b/", "a/b"},
+    {"a/.", "a"},
+    {"a/../b", "b"},
+    {"a/b/../../c", "c"},
+    {"a/./../b", "b"},
+    {"a/..", ""},
+    {"a/b/../..", ""},
+    {".", ""},
+    {"./", ""},
+    {"/", ""},
+    {"//", ""},
+    {"/./", ""},
+    {"", ""},
+    {"..", std::nullopt},
+    {"../a", std::nullopt},
+    {"./..", std::nullopt},
+    {"/..", std::nullopt},
+    {"/../a", std::nullopt},
+    {"a/../..", std::nullopt},
+    {"a/../../b", std::nullopt},
+    {"a/b/../../../c", std::nullopt},
+    // Names that only look special.
+    {"...", "..."},
+    {"..a", "..a"},
+    {"a..", "a.."},
+    {".a", ".a"},
+    {"a/.../b", "a/.../b"},
+    {".wh..wh..opq", ".wh..wh..opq"},
+    {"a\\..\\b", "a\\..\\b"},  // a backslash is an ordinary byte
+    {"a b/c d", "a b/c d"},
+};
+
+}  // namespace
+
+TEST_SUITE_BEGIN("fs::path");
+
+TEST_CASE("clean_entry_path table") {
+  for (const CleanCase& sample : kCleanCases) {
+    CAPTURE(sample.raw);
+    const std::optional<std::string> clean = clean_entry_path(sample.raw);
+    REQUIRE(clean.has_value() == sample.clean.has_value());
+    if (clean) CHECK(*clean == *sample.clean);
+  }
+}
+
+TEST_CASE("archive::clean_member_name table") {
+  for (const CleanCase& sample : kCleanCases) {
+    CAPTURE(sample.raw);
+    const std::optional<std::string> clean = archive::clean_member_name(sample.raw);
+    REQUIRE(clean.has_value() == sample.clean.has_value());
+    if (clean) CHECK(*clean == *sample.clean);
+  }
+}
+
+TEST_CASE("clean_entry_path: a cleaned path cleans to itself") {
+  for (const CleanCase& sample : kCleanCases) {
+    if (!sample.clean) continue;
+    CAPTURE(sample.raw);
+    CHECK(clean_entry_path(*sample.clean) == std::string(*sample.clean));
+  }
+}
+
+TEST_CASE("clean_entry_path: long and deep names") {
+  std::string deep;
+  for (int i = 0; i < 1000; ++i) deep += "d/";
+  CHECK(clean_entry_path(deep + "f") == deep + "f");
+  std::string climb = deep;
+  for (int i = 0; i < 1000; ++i) climb += "../";
+  CHECK(clean_entry_path(climb + "f") == "f");
+  CHECK(clean_entry_path(climb + "../f") == std::nullopt);
+}
+
+TEST_CASE("split_parent") {
+  using Parts = std::pair<std::string_view, std::string_view>;
+  CHECK(split_parent("a/b/c") == Parts{"a/b", "c"});
+  CHECK(split_parent("a/b") == Parts{"a", "b"});
+  CHECK(split_parent("c") == Parts{"", "c"});
+  CHECK(split_parent("") == Parts{"", ""});
+  CHECK(split_parent(".wh.x/.wh..wh..opq") == Parts{".wh.x", ".wh..wh..opq"});
+}
+
+TEST_CASE("is_same_or_below") {
+  CHECK(is_same_or_below("a", "a"));
+  CHECK(is_same_or_below("a/b", "a"));
+  CHECK(is_same_or_below("a/b/c", "a"));
+  CHECK(is_same_or_below("a/b/c", "a/b"));
+  CHECK(is_same_or_below("anything", ""));
+  CHECK(is_same_or_below("", ""));
+  CHECK_FALSE(is_same_or_below("ab", "a"));
+  CHECK_FALSE(is_same_or_below("a-b", "a"));
+  CHECK_FALSE(is_same_or_below("a", "a/b"));
+  CHECK_FALSE(is_same_or_below("b/a", "a"));
+  CHECK_FALSE(is_same_or_below("", "a"));
+  CHECK_FALSE(is_same_or_below("a/bc", "a/b"));
+}
+
+TEST_SUITE_END();
+
+}  // namespace undocker::fs
