@@ -98,6 +98,9 @@ bool remove_tree_at(int dir_fd, const std::string& name) {
 }
 
 TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {
+  // Entries are created with their final permission bits: the umask must
+  // not mask them (main() clears it too; a library user may not have).
+  umask(0);
   if (options_.threads > 0) {
     pool_ = std::make_unique<FilePool>(options_.threads,
                                        FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});

@@ -104,6 +104,11 @@ std::string layer_id_from_member(std::string_view member) {
   if (slash != std::string_view::npos && member.substr(0, slash).ends_with("sha256")) {
     return std::string(member.substr(slash + 1));
   }
+  // skopeo's and crane's docker-archive: "<hex>.tar", "<hex>.tar.gz", …
+  std::string_view base = slash == std::string_view::npos ? member : member.substr(slash + 1);
+  for (std::string_view suffix : {".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd"}) {
+    if (base.ends_with(suffix) && base.size() - suffix.size() == 64) return std::string(base.substr(0, 64));
+  }
   return std::string(member);
 }
 
