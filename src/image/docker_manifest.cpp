@@ -46,7 +46,14 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
     image.id = image_id_from_config(image.config_member);
     // The config's file name is its sha256 in every docker-archive writer.
     if (image.id.size() == 64) image.config_digest = "sha256:" + image.id;
-    image.repo_tags = doc.string_list(entry, "RepoTags");
+    // A RepoTag without a tag ("test_image_1", as go-containerregistry
+    // writes) means :latest, as everywhere in Docker.
+    for (const std::string& repo_tag : doc.string_list(entry, "RepoTags")) {
+      const std::size_t slash = repo_tag.rfind('/');
+      const std::size_t colon = repo_tag.rfind(':');
+      const bool has_tag = colon != std::string::npos && (slash == std::string::npos || colon > slash);
+      image.repo_tags.push_back(has_tag ? repo_tag : repo_tag + ":latest");
+    }
     for (const std::string& raw_path : doc.string_list(entry, "Layers")) {
       const std::optional<std::string> path = archive::clean_member_name(raw_path);
       if (!path || raw_path.starts_with('/')) {

@@ -271,9 +271,13 @@ def write_variants(layout, workdir):
     skopeo(f"oci:{layout}:base", f"docker-archive:{out['docker-archive']}:img:latest")
     out["oci-archive"] = os.path.join(workdir, "oci-archive.tar")
     skopeo(f"oci:{layout}:base", f"oci-archive:{out['oci-archive']}:img:latest")
-    # Uncompressed layers: skopeo keeps what its source has, and docker-archive's are plain tars.
+    # Uncompressed layers: skopeo 1.9 decompresses only into its dir: transport
+    # (--dest-decompress), and then keeps them with --dest-oci-accept-uncompressed-layers.
+    plain_dir = os.path.join(workdir, "dir-uncompressed")
+    shutil.rmtree(plain_dir, ignore_errors=True)
+    skopeo("--dest-decompress", f"oci:{layout}:base", f"dir:{plain_dir}")
     plain = os.path.join(workdir, "layout-uncompressed")
-    skopeo("--dest-oci-accept-uncompressed-layers", f"docker-archive:{out['docker-archive']}", f"oci:{plain}:img")
+    skopeo("--dest-oci-accept-uncompressed-layers", f"dir:{plain_dir}", f"oci:{plain}:img")
     gz = os.path.join(workdir, "layout-gzip")
     skopeo(f"docker-archive:{out['docker-archive']}", f"oci:{gz}:img")  # skopeo's default for oci: gzip
     zst = os.path.join(workdir, "layout-zstd")
@@ -454,8 +458,13 @@ class Archive:
             media = entry.get("mediaType")
             blob = self.blob(entry["digest"])
             ref = (entry.get("annotations") or {})
-            names = names + [n for n in (ref.get("io.containerd.image.name"),
-                                         ref.get("org.opencontainers.image.ref.name")) if n]
+            if ref.get("io.containerd.image.name"):
+                names = names + [ref["io.containerd.image.name"]]
+            ref_name = ref.get("org.opencontainers.image.ref.name")
+            if ref_name:
+                # A bare tag (OCI's usual ref.name) is listed as ":TAG" (README, "Image names").
+                bare = "/" not in ref_name and ":" not in ref_name and "@" not in ref_name
+                names = names + [":" + ref_name if bare else ref_name]
             if media in (INDEX_MT, DOCKER_LIST_MT):
                 for child in self.json(blob)["manifests"]:
                     visit(child, names)

@@ -402,11 +402,9 @@ TEST_CASE("truncated archives") {
     CHECK_THROWS_WITH_AS(reader.next(entry), (error_prefix() + "big: archive ends inside the entry's data (700 bytes missing)").c_str(),
                          FormatError);
   }
-  SUBCASE("mid-padding") {
-    CHECK(error_of(test::cut(whole, 2536 + 10)) ==
-          error_prefix() + "big: archive ends inside the padding after the entry's data");
-    CHECK(error_of(test::cut(whole, 512 + 1)) ==
-          error_prefix() + "first: archive ends inside the padding after the entry's data");
+  SUBCASE("mid-padding, after whole data: the end (umoci insert writes this)") {
+    CHECK(read_all(test::cut(whole, 2536 + 10)).size() == 2);
+    CHECK(read_all(test::cut(whole, 512 + 1)).size() == 1);
   }
   SUBCASE("at a block boundary: a clean end") {
     CHECK(read_all(test::cut(whole, 2560)).size() == 2);
