@@ -149,13 +149,16 @@ void unpack_to_tar(const cli::Options& options, const archive::MemberIndex& inde
 
 // The directory --all gives an image: DIR/NAME/TAG, or DIR/ID untagged.
 std::string all_output_dir(const std::string& base, const image::Image& image) {
-  if (image.repo_tags.empty()) return fmt::format("{}/{}", base, image.id);
-  auto [name, tag] = image::split_name_tag(image.repo_tags.front());
-  if (name.empty()) name = image.id;
-  // Names come from the archive: they must stay below DIR.
-  const std::optional<std::string> clean = archive::clean_member_name(fmt::format("{}/{}", name, tag));
-  if (!clean || clean->empty() || name.starts_with('/') || *clean != fmt::format("{}/{}", name, tag)) {
-    throw FormatError(fmt::format("image name {}:{} cannot be used as a directory name", escape(name), escape(tag)));
+  std::string relative = image.id;
+  if (!image.repo_tags.empty()) {
+    const auto [name, tag] = image::split_name_tag(image.repo_tags.front());
+    if (!name.empty()) relative = fmt::format("{}/{}", name, tag);
+  }
+  // Names and ids come from the archive: they must stay below DIR, as is.
+  const std::optional<std::string> clean = archive::clean_member_name(relative);
+  if (!clean || clean->empty() || *clean != relative) {
+    throw FormatError(fmt::format("image name {} cannot be used as a directory name under {}", escape(relative),
+                                  escape(base)));
   }
   return fmt::format("{}/{}", base, *clean);
 }

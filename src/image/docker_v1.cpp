@@ -24,8 +24,12 @@ std::vector<Layer> follow_parent_chain(const archive::MemberIndex& index, const 
   std::vector<Layer> layers;
   std::set<std::string> seen;
   std::string id = top_id;
+  std::string named_by = "repositories";  // where id came from, for messages
   while (!id.empty()) {
-    if (!is_safe_id(id)) throw FormatError(fmt::format("repositories: invalid layer id {}", escape(id)));
+    if (!is_safe_id(id)) {
+      throw FormatError(fmt::format("{}: invalid {} id {}", escape(named_by),
+                                    named_by == "repositories" ? "layer" : "parent", escape(id)));
+    }
     if (!seen.insert(id).second) {
       throw FormatError(fmt::format("{}/json: parent chain loops back to layer {}", escape(id), escape(id)));
     }
@@ -46,6 +50,7 @@ std::vector<Layer> follow_parent_chain(const archive::MemberIndex& index, const 
     layer.member = layer_name;
     layers.push_back(std::move(layer));
     id = doc.optional_string(doc.object(doc.root(), "the layer config"), "parent").value_or("");
+    named_by = json_name;
   }
   std::reverse(layers.begin(), layers.end());
   return layers;

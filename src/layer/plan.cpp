@@ -1,5 +1,7 @@
 #include "layer/plan.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -56,8 +58,12 @@ void add_ancestors(std::string_view path, PathSet& ancestors) {
   }
 }
 
-Scan scan_layer(Bytes blob, const std::string& name, bool whiteouts, PathSet& symlinks, PathSet& link_targets,
-                PathSet& non_directories, PathSet& ancestors) {
+// Paths deeper than this are left to plain application: the ancestor sets
+// cost O(depth²) per entry, and no real image comes near.
+constexpr std::size_t kMaxPlannedDepth = 256;
+
+std::optional<Scan> scan_layer(Bytes blob, const std::string& name, bool whiteouts, PathSet& symlinks,
+                               PathSet& link_targets, PathSet& non_directories, PathSet& ancestors) {
   Scan scan;
   MemorySource source(blob);
   tar::TarReader reader(source, name);
@@ -70,6 +76,7 @@ Scan scan_layer(Bytes blob, const std::string& name, bool whiteouts, PathSet& sy
       scan.events.push_back(std::move(event));  // apply_layer reports or handles it
       continue;
     }
+    if (static_cast<std::size_t>(std::count(clean->begin(), clean->end(), '/')) > kMaxPlannedDepth) return std::nullopt;
     add_ancestors(*clean, ancestors);
     const auto [dir, base] = fs::split_parent(*clean);
     if (whiteouts && base.starts_with(kWhiteoutPrefix)) {
@@ -108,7 +115,10 @@ std::vector<LayerPlan> plan_layers(const std::vector<Bytes>& layers, const std::
   std::vector<Scan> scans;
   scans.reserve(layers.size());
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    scans.push_back(scan_layer(layers[i], layer_names[i], whiteouts, symlinks, link_targets, non_directories, ancestors));
+    std::optional<Scan> scan =
+        scan_layer(layers[i], layer_names[i], whiteouts, symlinks, link_targets, non_directories, ancestors);
+    if (!scan) return {};
+    scans.push_back(std::move(*scan));
   }
   // A hardlink through a symlinked directory may reach any path: then no
   // lexical reasoning about what it links to holds.
