@@ -82,7 +82,10 @@ DirFd RootDir::open_dir(std::string_view clean_dir, bool create, int& error) {
   Fd fd;
   if (have_openat2_) {
     fd = open_with_openat2(clean_dir, error);
-    if (!fd.valid() && (error != ENOENT || !create) && have_openat2_) return nullptr;
+    // Walk to create missing directories, without openat2, or when renames
+    // elsewhere kept making the kernel ask for a retry (EAGAIN).
+    const bool walk_instead = !have_openat2_ || error == EAGAIN || (error == ENOENT && create);
+    if (!fd.valid() && !walk_instead) return nullptr;
   }
   if (!fd.valid()) fd = walk(clean_dir, create, error);
   if (!fd.valid()) return nullptr;
@@ -106,9 +109,9 @@ Fd RootDir::open_with_openat2(std::string_view clean_dir, int& error) {
       // No openat2 (kernel < 5.6, or a seccomp filter): walk instead.
       have_openat2_ = false;
     }
-    break;
+    return Fd();
   }
-  return Fd();
+  return Fd();  // error is EAGAIN: the caller walks instead
 }
 
 // The fallback, and the creator of missing directories: one component at a

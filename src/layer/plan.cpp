@@ -52,10 +52,17 @@ bool has_short_components(std::string_view path) {
   return true;
 }
 
-void add_ancestors(std::string_view path, PathSet& ancestors) {
+// The planner's sets may hold this many bytes of path prefixes; beyond it
+// (only crafted archives get there) plain application is used instead, so
+// memory stays bounded whatever the names.
+constexpr std::size_t kMaxPlanPrefixBytes = 32 * 1024 * 1024;
+
+bool add_ancestors(std::string_view path, PathSet& ancestors, std::size_t& prefix_bytes) {
   for (std::size_t slash = path.find('/'); slash != std::string_view::npos; slash = path.find('/', slash + 1)) {
-    ancestors.emplace(path.substr(0, slash));
+    if (ancestors.emplace(path.substr(0, slash)).second) prefix_bytes += slash;
+    if (prefix_bytes > kMaxPlanPrefixBytes) return false;
   }
+  return true;
 }
 
 // Paths deeper than this are left to plain application: the ancestor sets
@@ -63,7 +70,8 @@ void add_ancestors(std::string_view path, PathSet& ancestors) {
 constexpr std::size_t kMaxPlannedDepth = 256;
 
 std::optional<Scan> scan_layer(Bytes blob, const std::string& name, bool whiteouts, PathSet& symlinks,
-                               PathSet& link_targets, PathSet& non_directories, PathSet& ancestors) {
+                               PathSet& link_targets, PathSet& non_directories, PathSet& ancestors,
+                               std::size_t& prefix_bytes) {
   Scan scan;
   MemorySource source(blob);
   tar::TarReader reader(source, name);
@@ -77,7 +85,7 @@ std::optional<Scan> scan_layer(Bytes blob, const std::string& name, bool whiteou
       continue;
     }
     if (static_cast<std::size_t>(std::count(clean->begin(), clean->end(), '/')) > kMaxPlannedDepth) return std::nullopt;
-    add_ancestors(*clean, ancestors);
+    if (!add_ancestors(*clean, ancestors, prefix_bytes)) return std::nullopt;
     const auto [dir, base] = fs::split_parent(*clean);
     if (whiteouts && base.starts_with(kWhiteoutPrefix)) {
       if (base == kOpaqueMarker) {
@@ -112,11 +120,12 @@ std::vector<LayerPlan> plan_layers(const std::vector<Bytes>& layers, const std::
   PathSet link_targets;
   PathSet non_directories;
   PathSet ancestors;  // paths some entry, in some layer, needs as a directory
+  std::size_t prefix_bytes = 0;
   std::vector<Scan> scans;
   scans.reserve(layers.size());
   for (std::size_t i = 0; i < layers.size(); ++i) {
     std::optional<Scan> scan =
-        scan_layer(layers[i], layer_names[i], whiteouts, symlinks, link_targets, non_directories, ancestors);
+        scan_layer(layers[i], layer_names[i], whiteouts, symlinks, link_targets, non_directories, ancestors, prefix_bytes);
     if (!scan) return {};
     scans.push_back(std::move(*scan));
   }

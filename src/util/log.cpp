@@ -50,8 +50,15 @@ void vlog(LogLevel level, fmt::string_view format, fmt::format_args args) {
 }
 
 std::string escape(std::string_view raw) {
+  // A crafted 64 KiB name must not make a 64 KiB error line.
+  constexpr std::size_t kMaxShownBytes = 1024;
+  std::string suffix;
+  if (raw.size() > kMaxShownBytes) {
+    suffix = fmt::format("…({} bytes)", raw.size());
+    raw = raw.substr(0, kMaxShownBytes);
+  }
   std::string out;
-  out.reserve(raw.size());
+  out.reserve(raw.size() + suffix.size());
   for (std::size_t i = 0; i < raw.size();) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (c >= 0x20 && c < 0x7f && c != '\\') {
@@ -71,7 +78,7 @@ std::string escape(std::string_view raw) {
       ++i;
     }
   }
-  return out;
+  return out + suffix;
 }
 
 }  // namespace undocker

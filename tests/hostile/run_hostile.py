@@ -13,7 +13,7 @@ jailed in bubblewrap with the host read-only:
 SANDBOX is a fresh directory per case holding the archive, the output
 directory DIR (`out`), TMPDIR (`tmp`) and a sentinel tree beside DIR. After
 each run the sentinel tree (paths, types, modes, owners, sizes, contents,
-link targets, link counts, mtimes and ctimes) must be unchanged, nothing
+link targets, link counts, xattrs, mtimes and ctimes) must be unchanged, nothing
 may appear in SANDBOX outside DIR, and TMPDIR must be empty. A failing run
 must exit with the status of its class (3 malformed, 4 not found, 1 I/O,
 5 digest, 128+N on a signal) and print exactly one `ERROR:undocker:` line,
@@ -32,7 +32,6 @@ import io
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import stat
@@ -546,6 +545,11 @@ class Case:
                     info.append(os.readlink(full))
                 if rel == ".":
                     info.append(sorted(n for n in os.listdir(self.sandbox)))
+                try:
+                    info.append(sorted((n, os.getxattr(full, n, follow_symlinks=False))
+                                       for n in os.listxattr(full, follow_symlinks=False)))
+                except OSError:
+                    pass
                 snap[rel] = info
         return snap
 
@@ -618,6 +622,13 @@ class Case:
                 signalled = True
                 self.signal_sent_at = elapsed
             if elapsed > timeout:
+                # The jail's processes first: --die-with-parent covers only
+                # bwrap's direct child (GNU time), not the binary below it.
+                for kid in reversed(descendants(proc.pid)):
+                    try:
+                        os.kill(kid, signal.SIGKILL)
+                    except OSError:
+                        pass
                 proc.kill()
                 os.wait4(proc.pid, 0)
                 proc.returncode = -9
@@ -785,7 +796,7 @@ def _(c):
 
 @case("abs_symlink_parent", "a symlink to /SANDBOX/sentinel, then a write through it (same layer)",
       "exit 0; the write lands in DIR/SANDBOX/sentinel/file (chroot semantics); the sentinel unchanged",
-      "umoci CVE-2021-29136; libarchive #744")
+      "Docker CVE-2014-9356 (absolute symlinks); CVE-2014-6407 (docker load)")
 def _(c):
     target = c.path("sentinel")
     layer = Tar().symlink("link", target).file("link/file", "pwned").file("link/dir/inner", "pwned").bytes()
@@ -796,8 +807,20 @@ def _(c):
     c.tree(target.lstrip("/") + "/dir/inner", "file", "pwned")
 
 
+@case("root_symlink", "a symlink entry named `.`, `./` or `/` (the root itself) pointing at the sentinel, then writes",
+      "exit 3 `only a directory can stand at the root`; DIR stays a directory; the sentinel unchanged",
+      "umoci CVE-2021-29136 (a `.` symlink redirected the whole unpack)")
+def _(c):
+    for name in (".", "./", "/"):
+        layer = Tar().symlink(name, c.path("sentinel")).file("file", "pwned").bytes()
+        one_image(c, layer)
+        c.expect_error(c.extract(), 3, L(layer) + ": " + re.escape(name) + r": only a directory can stand at the root")
+        if os.path.islink(c.out) or not os.path.isdir(c.out):
+            raise Failure("DIR is no longer a directory")
+
+
 @case("abs_symlink_parent_cross_layer", "the symlink in layer 1, the write through it in layer 2",
-      "exit 0; the write lands inside DIR; the sentinel unchanged", "umoci CVE-2021-29136; crane symlink regressions")
+      "exit 0; the write lands inside DIR; the sentinel unchanged", "crane symlink regressions (go-containerregistry); Docker CVE-2014-9356")
 def _(c):
     target = c.path("sentinel")
     lower = Tar().symlink("link", target).bytes()
@@ -809,7 +832,7 @@ def _(c):
 
 
 @case("abs_symlink_etc", "a symlink to /etc, then files written through it (two layers)",
-      "exit 0; DIR/etc/... written; host /etc untouched", "umoci CVE-2021-29136")
+      "exit 0; DIR/etc/... written; host /etc untouched", "Docker CVE-2014-9356; umoci CVE-2021-29136")
 def _(c):
     lower = Tar().symlink("hostetc", "/etc").file("hostetc/undocker-hostile-1", "pwned").bytes()
     upper = Tar().file("hostetc/undocker-hostile-2", "pwned").bytes()
@@ -824,7 +847,7 @@ def _(c):
 
 @case("rel_symlink_parent", "relative symlinks that climb (`..`, `../sentinel`, `../../sentinel`, `a/b/../../../../sentinel`)",
       "exit 0; `..` stops at DIR: the writes land in DIR/sentinel; the sentinel unchanged",
-      "containerd CVE-2021-32760; libarchive #744")
+      "Python tarfile CVE-2007-4559 (symlink variant); Docker CVE-2014-6407")
 def _(c):
     layer = (Tar().symlink("up", "..").symlink("rel1", "../sentinel").symlink("rel2", "../../sentinel")
              .dir("a").dir("a/b").symlink("a/b/rel3", "../../../../sentinel")
@@ -839,7 +862,7 @@ def _(c):
 
 
 @case("symlink_chain_escape", "a chain a -> b -> c -> outside (absolute and relative ends), across three layers",
-      "exit 0; the write through the chain lands inside DIR; the sentinel unchanged", "umoci CVE-2021-29136; libarchive #744")
+      "exit 0; the write through the chain lands inside DIR; the sentinel unchanged", "crane symlink regressions; Docker CVE-2014-9356")
 def _(c):
     l1 = Tar().symlink("c", c.path("sentinel")).symlink("r3", "../../../sentinel/dir").bytes()
     l2 = Tar().symlink("b", "c").dir("x").symlink("x/r2", "../r3").bytes()
@@ -852,7 +875,7 @@ def _(c):
 
 @case("symlink_loop", "a symlink loop (a -> b -> a) used as a parent directory",
       "exit 1 (the filesystem refuses the entry); one error naming the entry and ELOOP; nothing outside",
-      "libarchive #744 (path resolution)")
+      "kernel ELOOP semantics (chroot); Docker CVE-2014-9356 hardening")
 def _(c):
     layer = Tar().symlink("a", "b").symlink("b", "a").file("a/x", "x").bytes()
     one_image(c, layer)
@@ -862,7 +885,7 @@ def _(c):
 @case("symlink_final_component_replaced",
       "a symlink to an outside file (or dangling, or to a dir) replaced by a file, dir, hardlink, FIFO and symlink entry",
       "exit 0; each symlink is replaced, never written through; the sentinel unchanged",
-      "libarchive #744/#746; Docker CVE-2018-15664-style")
+      "GNU tar / libarchive: replace the link, never follow it (SECURE_SYMLINKS); Docker CVE-2018-15664")
 def _(c):
     s = c.path("sentinel")
     lower = (Tar().symlink("f1", s + "/file").symlink("f2", "../sentinel/exec").symlink("f3", s + "/newfile")
@@ -900,6 +923,44 @@ def _(c):
     c.tree(inner + "/newfile", "file", "new")
     c.tree(inner + "/file", "file", "pwned")
     c.tree("sentinel/exec", "file", "pwned")
+
+
+@case("symlink_swap_in_layer", "within one layer: dir `d` + `d/f1`, then `d` becomes a symlink to the sentinel, then `d/f2`; and the reverse",
+      "exit 0; every write follows the tree as it is at that entry (no stale resolution), inside DIR",
+      "Docker CVE-2018-15664 / CVE-2019-14271-style time-of-check races, replayed by the archive itself")
+def _(c):
+    s = c.path("sentinel")
+    layer = (Tar().dir("d").file("d/f1", "one").symlink("d", s).file("d/f2", "two")
+             .symlink("e", s).file("e/g1", "one").dir("e").file("e/g2", "two")).bytes()
+    one_image(c, layer)
+    c.expect_ok(c.extract())
+    inner = s.lstrip("/")
+    c.tree("d", "symlink", target=s)
+    c.tree(inner + "/f2", "file", "two")
+    c.tree(inner + "/g1", "file", "one")
+    c.tree("e", "dir")
+    c.tree("e/g2", "file", "two")
+    c.absent(inner + "/g2")
+
+
+@case("xattr_through_symlink", "xattrs (`trusted.*`, `user.*`) on a symlink to the sentinel, on a file and a dir written through one",
+      "exit 0; xattrs land on the link itself or inside DIR; the sentinel's xattrs unchanged",
+      "libarchive #745 (metadata through symlinks); containerd CVE-2021-32760")
+def _(c):
+    s = c.path("sentinel")
+    lower = Tar().symlink("sfile", s + "/file").symlink("sdir", s + "/dir").symlink("up", "..").bytes()
+    upper = (Tar().symlink("sfile", s + "/file", pax={"SCHILY.xattr.trusted.hostile": "link"})
+             .dir("sdir", pax={"SCHILY.xattr.trusted.hostile": "dir"})
+             .file("up/sentinel/file", "x", pax={"SCHILY.xattr.user.hostile": "file"})).bytes()
+    one_image(c, lower, upper)
+    c.expect_ok(c.extract())
+    c.tree("sfile", "symlink")
+    c.tree("sdir", "dir")
+    for rel, name, value in (("sfile", "trusted.hostile", b"link"), ("sdir", "trusted.hostile", b"dir"),
+                             ("sentinel/file", "user.hostile", b"file")):
+        got = os.getxattr(os.path.join(c.out, rel), name, follow_symlinks=False)
+        if got != value:
+            raise Failure(f"DIR/{rel}: xattr {name} = {got!r}, expected {value!r}")
 
 
 # ---------------------------------------------------------------- hardlinks
@@ -962,7 +1023,7 @@ def _(c):
 @case("chmod_through_symlink_fixup",
       "dir `d` (layer 1) replaced by a symlink to the sentinel dir (layer 2), then `d/` with mode 0777, uid 4242, mtime 0",
       "exit 0; the deferred chmod/chown/utime hits DIR/d, never the sentinel (same layer, later layer, no redeclaration)",
-      "libarchive #745; umoci CVE-2021-29136")
+      "containerd CVE-2021-32760 (chmod of host files); libarchive #745")
 def _(c):
     s = c.path("sentinel")
     variants = {
@@ -1009,7 +1070,7 @@ def _(c):
 
 
 @case("whiteout_through_symlink", "`link/.wh.file`, `link/.wh.dir` and `link/.wh..wh..opq` under symlinks to the sentinel",
-      "exit 0; nothing outside DIR is deleted; the symlinks stay", "containerd CVE-2021-32760; umoci CVE-2021-29136")
+      "exit 0; nothing outside DIR is deleted; the symlinks stay", "containerd CVE-2021-32760; umoci CVE-2021-29136; moby pkg/archive whiteout handling")
 def _(c):
     s = c.path("sentinel")
     lower = Tar().symlink("link", s).symlink("rel", "../sentinel").symlink("up", "..").bytes()
@@ -1042,7 +1103,7 @@ def manifest_edit(**changes):
 
 
 @case("manifest_layer_path_escape", "`..` and absolute paths in manifest.json \"Layers\"",
-      "exit 3: `manifest.json: layer path ... leaves the archive`", "Docker load path traversal (CVE-2014-9356-style)")
+      "exit 3: `manifest.json: layer path ... leaves the archive`", "moby image/tarexport (safePath on load); Docker CVE-2014-6407")
 def _(c):
     for bad in ("../../sentinel/file", "/etc/passwd", "a/../../etc/passwd"):
         data, _ = docker_archive([Tar().file("a").bytes()], manifest_hook=manifest_edit(Layers=[bad]))
@@ -1051,7 +1112,7 @@ def _(c):
 
 
 @case("manifest_config_path_escape", "`..` and absolute paths in manifest.json \"Config\"",
-      "exit 3: `manifest.json: config path ... leaves the archive`", "Docker load path traversal (CVE-2014-9356-style)")
+      "exit 3: `manifest.json: config path ... leaves the archive`", "moby image/tarexport (safePath on load); Docker CVE-2014-6407")
 def _(c):
     for bad in ("../../etc/passwd", "/etc/passwd", "..", "/"):
         data, _ = docker_archive([Tar().file("a").bytes()], manifest_hook=manifest_edit(Config=bad))
@@ -1086,7 +1147,7 @@ def _(c):
 
 
 @case("repositories_id_escape", "`..` and `/` in v1 `repositories` ids and in a layer's `parent`",
-      "exit 3 naming the member that holds the bad id", "Docker load path traversal (CVE-2014-9356-style)")
+      "exit 3 naming the member that holds the bad id", "Docker CVE-2014-5282 (image ids not validated on load)")
 def _(c):
     blob = Tar().file("a", "a").bytes()
     c.write_archive(v1_archive([("aaaa", None, blob)], {"hostile": {"latest": "../../sentinel"}}))
@@ -1120,6 +1181,48 @@ def _(c):
     c.expect_error(c.extract(), 3, r"cccc/json: layer cccc is not in the archive")
 
 
+@case("digest_mismatch", "a tampered layer (diffID mismatch), and an OCI manifest blob that is a symlink to another manifest",
+      "exit 5 naming the blob", "OCI image-spec content addressing; Docker CVE-2014-5282 (load trusted unverified ids)")
+def _(c):
+    good, evil = Tar().file("a", "good").bytes(), Tar().file("a", "evil").bytes()
+    data, names = docker_archive([evil], diff_ids=["sha256:" + sha256_hex(good)])
+    c.write_archive(data)
+    c.expect_error(c.extract(), 5, re.escape(names[0]) + r": (digest|diffID) mismatch: expected sha256:" + sha256_hex(good) +
+                   r", got sha256:" + sha256_hex(evil))
+    data, manifest_hex = oci_archive([good])
+    with tarfile_open(data) as tar:
+        real_manifest = json.load(tar.extractfile("blobs/sha256/" + manifest_hex))
+    evil_manifest = json.dumps(dict(real_manifest, layers=[])).encode()
+    # The manifest's name stays; its member becomes a symlink to another blob.
+    members = []
+    with tarfile_open(data) as tar:
+        for info in tar.getmembers():
+            if info.name == "blobs/sha256/" + manifest_hex:
+                members.append((info.name, ("symlink", "evil")))
+                members.append(("blobs/sha256/evil", evil_manifest))
+            elif info.isdir():
+                members.append((info.name, None))
+            else:
+                members.append((info.name, tar.extractfile(info).read()))
+    c.write_archive(outer_tar(members))
+    c.expect_error(c.extract(), 5, r"blobs/sha256/" + manifest_hex + r": digest mismatch: expected sha256:" + manifest_hex +
+                   r", got sha256:" + sha256_hex(evil_manifest))
+
+
+def tarfile_open(data):
+    import tarfile
+    return tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+
+
+@case("index_missing_blob", "an OCI index naming a manifest whose blob was not saved",
+      "exit 4 naming the image and the missing manifest", "SPEC 2.7 (index entries whose blobs were not saved)")
+def _(c):
+    missing = "sha256:" + "ab" * 32
+    data, _ = oci_archive([Tar().file("a").bytes()], index_hook=lambda i: i["manifests"][0].update(digest=missing))
+    c.write_archive(data)
+    c.expect_error(c.extract(), 4, r".*was not saved in the archive \(manifest " + re.escape(missing) + r" is missing\)")
+
+
 @case("all_untagged_id_escape", "`--all` with an untagged image whose id (from Config `...json`) is `..`",
       "exit 3 (the id cannot be a directory name) or extraction confined to DIR; nothing written beside DIR",
       "Python tarfile CVE-2007-4559 (names from the archive used as paths)")
@@ -1135,15 +1238,66 @@ def _(c):
         if r.rc == 0:
             c.expect_ok(r)
         else:
-            c.expect_error(r, 3, r".*\.\..*cannot be used as a directory name")
+            c.expect_error(r, 3, r"image name \.\. cannot be used as a directory name under out")
 
 
 # ---------------------------------------------------------------- tar format
 
-def pax_case(c, body, message, fields=None):
+def pax_case(c, body, message):
     layer = Tar().pax(body).file("f", "hello").bytes()
     one_image(c, layer)
     c.expect_error(c.extract(), 3, L(layer) + r": offset 0: malformed pax header: " + message)
+
+
+@case("pax_path_escape", "`..` smuggled past the ustar name field: pax `path`, GNU `L` long name, `GNU.sparse.name`, pax `linkpath` of a hardlink",
+      "exit 3 naming the real (overriding) name", "libarchive #744 (checks skipped for long names); Python tarfile CVE-2007-4559")
+def _(c):
+    variants = [
+        ("pax path", Tar().file("innocent", "x", pax={"path": "../escaped"}), "../escaped", "path climbs out of the output directory with '..'"),
+        ("GNU L", Tar().raw(tar_header("././@LongLink", b"L", 11)).raw(pad(b"../escaped\0")).file("innocent", "x"),
+         "../escaped", "path climbs out of the output directory with '..'"),
+        ("sparse name", Tar().entry("innocent", b"0", b"hello", pax={"GNU.sparse.name": "../escaped", "GNU.sparse.realsize": "5",
+                                                                  "GNU.sparse.map": "0,5"}),
+         "../escaped", "path climbs out of the output directory with '..'"),
+        ("pax linkpath", Tar().hardlink("h", "innocent", pax={"linkpath": "../sentinel/file"}), "h",
+         "hardlink target ../sentinel/file is outside the output directory"),
+    ]
+    for label, tar, shown, problem in variants:
+        layer = tar.bytes()
+        one_image(c, layer)
+        try:
+            c.expect_error(c.extract(), 3, L(layer) + ": " + re.escape(shown) + ": " + re.escape(problem))
+        except Failure as failure:
+            raise Failure(f"[{label}] {failure}") from None
+
+
+def sparse_entry(name, real_size, segments, data):
+    """A pax 1.0 sparse file: the map leads the data, padded to a block."""
+    map_text = f"{len(segments)}\n" + "".join(f"{o}\n{n}\n" for o, n in segments)
+    stored = pad(map_text.encode()) + data
+    return Tar().entry("GNUSparseFile.0/" + name, b"0", stored,
+                       pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name,
+                            "GNU.sparse.realsize": str(real_size)})
+
+
+@case("sparse_size_bomb", "pax 1.0 sparse files of apparent size 1 TiB (fine) and 2^60 (too large for the filesystem)",
+      "1 TiB: exit 0, a hole-filled file using no space; 2^60: exit 1 naming the file; nothing outside",
+      "sparse-file bombs (GNU tar, libarchive sparse handling)")
+def _(c):
+    layer = sparse_entry("big", 1 << 40, [((1 << 40) - 5, 5)], b"tail!").bytes()
+    one_image(c, layer)
+    c.expect_ok(c.extract())
+    st = c.tree("big", "file")
+    if st.st_size != 1 << 40 or st.st_blocks > 1024:
+        raise Failure(f"DIR/big: size {st.st_size}, {st.st_blocks} blocks; expected 1 TiB and a hole")
+    with open(os.path.join(c.out, "big"), "rb") as f:
+        f.seek((1 << 40) - 5)
+        if f.read() != b"tail!":
+            raise Failure("DIR/big: wrong tail")
+    os.unlink(os.path.join(c.out, "big"))
+    layer = sparse_entry("huge", 1 << 60, [], b"").bytes()
+    one_image(c, layer)
+    c.expect_error(c.extract(), 1, L(layer) + r": huge: cannot set the file size: File too large")
 
 
 @case("pax_size_negative", "pax `size=-1`", "exit 3 naming the layer and the offset", "libarchive pax size checks; Go CVE-2022-2879-style")
@@ -1181,7 +1335,7 @@ def _(c):
 
 @case("size_past_end", "sizes past the end: a layer entry (ustar and pax size 1 GB), an outer member",
       "exit 3: `archive ends inside the entry's data (N bytes missing)` / `size N runs past the end of the archive`",
-      "libarchive #744-#746 era truncation checks; SPEC section 3")
+      "libarchive test_read_format_tar truncation tests; SPEC section 3")
 def _(c):
     layer = Tar().file("ok", "fine").raw(tar_header("big", b"0", 1_000_000)).raw(b"x" * 512).bytes(end=False)
     one_image(c, layer)
@@ -1230,7 +1384,7 @@ def _(c):
 
 
 @case("gnu_longname_10mb", "a GNU `L` long name of 10 MiB (the limit is 64 KiB), and a 100 KiB pax path",
-      "exit 3, fast, bounded memory", "libarchive #744 (long paths); Go CVE-2022-2879")
+      "exit 3, fast, bounded memory", "libarchive #744 (long paths); Go CVE-2022-2879 (unbounded headers)")
 def _(c):
     layer = Tar().raw(tar_header("././@LongLink", b"L", 10 * MIB)).raw(b"a" * (10 * MIB)).file("x", "x").bytes()
     one_image(c, layer)
@@ -1310,6 +1464,21 @@ def _(c):
     layer = Tar().file(".", "x").bytes()
     one_image(c, layer)
     c.expect_error(c.extract(), 3, L(layer) + r": \.: only a directory can stand at the root")
+
+
+@case("tar_output_staging", "`--tar DIR/rootfs.tar` (staged in TMPDIR) on a symlink escape, and on an archive that fails mid-way",
+      "escape: exit 0, the redirected file is in the stream, the sentinel unchanged; failure: exit 3, TMPDIR empty", "SPEC section 3 (TMPDIR)")
+def _(c):
+    layer = Tar().symlink("link", c.path("sentinel")).file("link/file", "pwned").symlink("up", "..").file("up/sentinel/exec", "x").bytes()
+    one_image(c, layer)
+    c.expect_ok(c.run(["-f", "archive.tar", "--tar", "out/rootfs.tar"]))
+    names = subprocess.run(["tar", "-tf", c.path("out", "rootfs.tar")], capture_output=True, text=True).stdout.split()
+    if not any(n.rstrip("/").endswith("sentinel/file") for n in names):
+        raise Failure(f"rootfs.tar lacks the redirected file: {names}")
+    layer = Tar().file("ok", "x" * 100000).file("../escape", "x").bytes()
+    one_image(c, layer)
+    c.expect_error(c.run(["-f", "archive.tar", "--tar", "out/rootfs.tar"]), 3,
+                   L(layer) + r": \.\./escape: path climbs out of the output directory with '\.\.'")
 
 
 # ---------------------------------------------------------------- faults
@@ -1421,6 +1590,33 @@ def _(c):
     interrupt_case(c, signal.SIGTERM, "SIGTERM")
 
 
+@case("sigterm_tar_staging", "SIGTERM while `--tar` stages the tree in TMPDIR (archive on a pipe)",
+      "exit 143, one `terminated by SIGTERM` line, the staging directory removed (TMPDIR empty)", "SPEC section 3 (TMPDIR after a signal)")
+def _(c):
+    archive = busy_archive(c)
+    feeder = subprocess.Popen(["cat", archive], stdout=subprocess.PIPE)
+    try:
+        r = c.run(["--tar", "out/rootfs.tar"], stdin=feeder.stdout, timeout=120,
+                  signal_plan=(signal.SIGTERM, lambda t: t >= 0.3 and staging_started(c)))
+    finally:
+        feeder.stdout.close()
+        feeder.kill()
+        feeder.wait()
+    c.expect_error(r, 143, "terminated by SIGTERM")
+    c.note(f"signal at {c.signal_sent_at:.2f}s, exit {r.seconds - c.signal_sent_at:.2f}s later")
+
+
+def staging_started(c):
+    """True once the staging directory in TMPDIR holds a few files."""
+    for name in os.listdir(c.tmp):
+        try:
+            if len(os.listdir(os.path.join(c.tmp, name))) > 2:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 @case("sigterm_stalled_pipe", "SIGTERM after 0.3 s while the input pipe stalls half-way",
       "exit 143 within the 2 s grace period, one ERROR line, TMPDIR empty", "SPEC section 3")
 def _(c):
@@ -1518,34 +1714,72 @@ def _(c):
 
 
 @case("deep_nesting", "10,000-level nesting `a/a/a/...`: one file 10,000 deep, and 10,000 nested directory entries",
-      "a clean error (exit 1 or 3, one ERROR line) or success; no crash; under 120 s", "libarchive #744 (deep paths); stack exhaustion")
+      "a clean error (exit 1 or 3, one ERROR line naming the entry) or success; no crash; each run under 60 s",
+      "libarchive #744 (long paths); CWE-400 (time) / CWE-674 (recursion)")
 def _(c):
-    deep = "a/" * 10000 + "f"
-    layer = Tar().file(deep, "deep").bytes()
+    layer = Tar().file("a/" * 10000 + "f", "deep").bytes()
     one_image(c, layer)
-    r = c.extract(timeout=120)
+    r = c.extract(timeout=60)
     outcome = deep_outcome(c, r, layer)
     tar = Tar()
     for depth in range(1, 10001):
         tar.dir("a/" * depth)
     layer = tar.bytes()
-    shutil.rmtree(c.out)
+    remove_tree(c.out)
     os.mkdir(c.out)
     one_image(c, layer)
-    c.arm()
-    r2 = c.extract(timeout=120)
-    outcome2 = deep_outcome(c, r2, layer)
-    c.note(f"one file: {outcome} in {r.seconds:.1f}s; 10,000 dirs: {outcome2} in {r2.seconds:.1f}s")
+    try:
+        r2 = c.extract(timeout=60)
+        outcome2 = deep_outcome(c, r2, layer)
+    except Failure as failure:
+        raise Failure(f"[10,000 nested directory entries] {failure}") from None
+    c.note(f"one file: {outcome} in {r.seconds:.1f}s ({r.maxrss_kib // 1024} MiB); "
+           f"10,000 dirs: {outcome2} in {r2.seconds:.1f}s ({r2.maxrss_kib // 1024} MiB)")
 
 
 def deep_outcome(c, r, layer):
     if r.rc == 0:
         c.expect_ok(r)
         return "success"
-    line = c.expect_error(r, r.rc, L(layer) + r": (a/)+a?f?/?: .+")
     if r.rc not in (1, 3):
-        raise Failure(f"exit {r.rc}, expected 0, 1 or 3")
+        raise Failure(f"exit {r.rc}, expected 0, 1 or 3\n{r.describe()}")
+    line = c.expect_error(r, r.rc, L(layer) + r": (a/)*(a/?|f): .+")
     return f"exit {r.rc} ({line[line.rfind(': ', 0, len(line) - 1) + 2:][-60:]})"
+
+
+@case("deep_path_memory", "long names that make per-prefix bookkeeping explode: three 64 KiB names `a/a/.../f` "
+      "(32,767 levels, a 200 KB layer), and 100 names 256 levels deep of 250-byte components (a 6.4 MB layer)",
+      "a clean error or success; peak RSS under 128 MiB for each; under 60 s", "CWE-789 (memory); libarchive #744 (long paths)")
+def _(c):
+    # Under ASan fewer names: the memory asserted here is not checked there.
+    deep = ["a", "b", "c"] if not c.suite.asan else ["a"]
+    wide = 100 if not c.suite.asan else 10
+    variants = [
+        ("64 KiB names, 32,767 levels", [f"{n}/" * 32767 + "f" for n in deep]),
+        (f"{wide} names, 256 levels of 250 bytes", [f"x{i:03}" + ("/" + "c" * 249) * 255 for i in range(wide)]),
+    ]
+    for label, names in variants:
+        tar = Tar()
+        for name in names:
+            tar.file(name, "x")
+        layer = tar.bytes()
+        remove_tree(c.out)
+        os.mkdir(c.out)
+        one_image(c, layer)
+        try:
+            r = c.extract(timeout=60)
+            if r.rc == 0:
+                c.expect_ok(r)
+            else:
+                if r.rc not in (1, 3):
+                    raise Failure(f"exit {r.rc}, expected 0, 1 or 3\n{r.describe()}")
+                c.expect_error(r, r.rc, L(layer) + r": [^:]+: .+")
+            c.note(f"{label}: exit {r.rc} in {r.seconds:.1f}s, peak RSS {r.maxrss_kib // 1024} MiB")
+            if not c.suite.asan and r.maxrss_kib > RSS_LIMIT_KIB:
+                raise Failure(f"peak RSS {r.maxrss_kib // 1024} MiB for a {len(layer) // 1024} KiB layer "
+                              f"(limit {RSS_LIMIT_KIB // 1024} MiB)")
+        except Failure as failure:
+            raise Failure(f"[{label}] {failure}") from None
 
 
 @case("many_entries", "a 200,000-entry layer of tiny files", "exit 0; every file present; time and memory reported (anon RSS under 256 MiB)",
@@ -1600,19 +1834,15 @@ class Suite:
 
 
 def remove_tree(path):
-    def unlock(func, p, _exc):
-        try:
-            os.chmod(os.path.dirname(p), 0o755)
-            func(p)
-        except OSError:
-            pass
-    shutil.rmtree(path, onerror=unlock)
+    """rm -rf: shutil.rmtree recurses once per level and fails on the deep cases."""
+    subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
 
 
 def markdown():
     lines = ["| case | attack class | asserted | source |", "|---|---|---|---|"]
     for name, attack, asserts, source, _ in CASES:
-        lines.append(f"| `{name}` | {attack} | {asserts} | {source} |")
+        cells = [cell.replace("|", "\\|") for cell in (attack, asserts, source)]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -472,7 +472,7 @@ TEST_CASE("a name with a NUL byte is an error") {
 
 TEST_CASE("a name longer than the limit is an error") {
   CHECK(error_of(TarBuilder().pax({{"path", std::string(64 * 1024 + 1, 'n')}}).file("f", "").bytes()) ==
-        error_prefix() + std::string(64 * 1024 + 1, 'n') + ": name is too long");
+        error_prefix() + std::string(1024, 'n') + "…(65537 bytes): name is too long");
 }
 
 TEST_CASE("an unsupported entry type is an error") {
