@@ -1743,7 +1743,7 @@ def deep_outcome(c, r, layer):
         return "success"
     if r.rc not in (1, 3):
         raise Failure(f"exit {r.rc}, expected 0, 1 or 3\n{r.describe()}")
-    line = c.expect_error(r, r.rc, L(layer) + r": (a/)*(a/?|f): .+")
+    line = c.expect_error(r, r.rc, L(layer) + r": (a/)*(a/?|f)(…\(\d+ bytes\))?: .+")
     return f"exit {r.rc} ({line[line.rfind(': ', 0, len(line) - 1) + 2:][-60:]})"
 
 
