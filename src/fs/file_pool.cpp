@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/errors.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -22,16 +23,6 @@ constexpr std::size_t kMaxQueuedFiles = 512;
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
 std::atomic<bool> g_warned_about_xattrs{false};
-
-[[noreturn]] void fail(std::string_view clean_path, std::string_view action, int error) {
-  const std::string message = fmt::format("{}: cannot {}: {}", escape(clean_path), action, std::strerror(error));
-  switch (error) {
-    case ENOSPC: case EDQUOT: case EIO: case EROFS: case ENOMEM: case EMFILE: case ENFILE:
-      throw IoError(message);
-    default:
-      throw EntryError(message);
-  }
-}
 
 void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path) {
   std::size_t done = 0;

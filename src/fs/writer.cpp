@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/errors.hpp"
 #include "fs/path.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -20,18 +21,6 @@
 namespace undocker::fs {
 
 namespace {
-
-// Failures of one entry (the filesystem refuses this particular thing) may
-// be skipped with --ignore-errors; a full disk or an I/O error may not.
-[[noreturn]] void fail(std::string_view clean_path, std::string_view action, int error) {
-  const std::string message = fmt::format("{}: cannot {}: {}", escape(clean_path), action, std::strerror(error));
-  switch (error) {
-    case ENOSPC: case EDQUOT: case EIO: case EROFS: case ENOMEM: case EMFILE: case ENFILE:
-      throw IoError(message);
-    default:
-      throw EntryError(message);
-  }
-}
 
 void write_all(int fd, Bytes bytes, std::string_view clean_path) {
   const std::uint8_t* data = bytes.data();

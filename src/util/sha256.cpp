@@ -2,6 +2,7 @@
 // 5.1.1 (padding), 5.3.3 (initial hash) and 6.2.2 (computation).
 #include "util/sha256.hpp"
 
+#include "util/sha256_constants.hpp"
 #include "util/sha256_x86.hpp"
 
 #include <bit>
@@ -11,19 +12,6 @@
 namespace undocker {
 
 namespace {
-
-// FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the
-// cube roots of the first 64 primes.
-constexpr std::array<std::uint32_t, 64> kRoundConstants = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
 
 // FIPS 180-4 section 5.3.3: square roots of the first 8 primes.
 constexpr std::array<std::uint32_t, 8> kInitialState = {
@@ -93,7 +81,7 @@ void Sha256::compress_blocks(const std::uint8_t* blocks, std::size_t block_count
   for (; block_count > 0; --block_count, blocks += kBlockBytes) {
     std::uint32_t w[16];
     for (std::size_t t = 0; t < 16; ++t) w[t] = load_be32(blocks + 4 * t);
-    const std::uint32_t* k = kRoundConstants.data();
+    const std::uint32_t* k = kSha256RoundConstants;
     // Rounds 0-15 use the block's words as they are.
     for (std::size_t t = 0; t < 16; t += 8) {
       do_round(a, b, c, d, e, f, g, h, k[t + 0] + w[t + 0]);
