@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <optional>
 #include <thread>
@@ -70,25 +71,56 @@ std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const
   return blobs;
 }
 
-// Which entries upper layers replace anyway (layer/plan.hpp). Only for
-// uncompressed layers (read twice from the mapping at no cost), an empty
-// output directory, and without -i.
-std::vector<layer::LayerPlan> plan(const cli::Options& options, const std::vector<LayerBlob>& blobs,
-                                   bool output_was_empty) {
-  if (!output_was_empty || options.ignore_errors || std::getenv("UNDOCKER_NO_PLAN")) return {};
-  std::vector<Bytes> layers;
-  std::vector<std::string> names;
-  for (const LayerBlob& item : blobs) {
-    if (item.compression != layer::Compression::kNone) return {};
-    layers.push_back(item.blob);
-    names.push_back(item.layer->member);
-  }
+// Which entries upper layers replace anyway (layer/plan.hpp): only for an
+// output directory that started empty, and without -i.
+struct Planning {
+  std::vector<layer::LayerPlan> plans;                  // all layers uncompressed: decided up front
+  std::unique_ptr<layer::StreamingPlanner> streaming;   // else: the bottom layer judged as it streams
+};
+
+// Inflating the upper layers an extra time to scan them pays off only when
+// they are small beside the bottom layer (typically a base image plus a few
+// build steps); this bounds the extra work to half the bottom layer's.
+constexpr std::uint64_t kMaxUpperScanShare = 2;
+
+Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, bool output_was_empty) {
+  Planning planning;
+  if (!output_was_empty || options.ignore_errors || std::getenv("UNDOCKER_NO_PLAN") || blobs.size() < 2) return planning;
   StepTimer timer("plan_layers");
-  return layer::plan_layers(layers, names, !options.no_whiteouts);
+  const bool all_uncompressed = std::all_of(blobs.begin(), blobs.end(), [](const LayerBlob& item) {
+    return item.compression == layer::Compression::kNone;
+  });
+  std::vector<std::string> names;
+  for (const LayerBlob& item : blobs) names.push_back(item.layer->member);
+  if (all_uncompressed) {
+    std::vector<Bytes> layers;
+    for (const LayerBlob& item : blobs) layers.push_back(item.blob);
+    planning.plans = layer::plan_layers(layers, names, !options.no_whiteouts);
+    return planning;
+  }
+  std::uint64_t upper_compressed_bytes = 0;
+  for (std::size_t i = 1; i < blobs.size(); ++i) {
+    if (blobs[i].compression != layer::Compression::kNone) upper_compressed_bytes += blobs[i].blob.size();
+  }
+  // UNDOCKER_PLAN_ALWAYS (for tests): plan however small the layers.
+  if (upper_compressed_bytes * kMaxUpperScanShare > blobs[0].blob.size() && !std::getenv("UNDOCKER_PLAN_ALWAYS")) {
+    return planning;
+  }
+  std::vector<std::unique_ptr<layer::ByteSource>> sources;
+  std::vector<layer::ByteSource*> upper;
+  for (std::size_t i = 1; i < blobs.size(); ++i) {
+    sources.push_back(layer::open_decompressed(blobs[i].blob, names[i]));
+    upper.push_back(sources.back().get());
+  }
+  names.erase(names.begin());
+  planning.streaming = layer::StreamingPlanner::scan_upper(upper, names, !options.no_whiteouts);
+  return planning;
 }
 
-void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
-                  const std::vector<layer::LayerPlan>& plans, UnpackSummary& summary) {
+// False when the streaming planner found, at the end of the bottom layer,
+// that a skip was not safe: the caller starts over without a plan.
+bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
+                  Planning& planning, UnpackSummary& summary) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
   // A progress line on a terminal; the total is known when no layer is
@@ -117,9 +149,15 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
       hashing = std::make_unique<layer::HashingSource>(*source);
     }
     layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
-    const std::vector<bool>* skip = plans.empty() ? nullptr : &plans[position].skip;
-    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options, skip);
+    const std::vector<bool>* skip = position < planning.plans.size() ? &planning.plans[position].skip : nullptr;
+    layer::StreamingPlanner* streaming = position == 0 ? planning.streaming.get() : nullptr;
+    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options, skip, streaming);
     if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
+    if (streaming) {
+      std::optional<std::vector<layer::LayerPlan>> plans = streaming->finish();
+      if (!plans) return false;
+      planning.plans = std::move(*plans);
+    }
     summary.entries += stats.entries;
     summary.bytes += stats.bytes;
     log(LogLevel::kDebug, "layer {}: {} entries ({} replaced by upper layers, not written), {} bytes, {} whiteouts",
@@ -128,6 +166,7 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
   StepTimer timer("apply_fixups");
   writer.finish();
   progress.finish();
+  return true;
 }
 
 }  // namespace
@@ -161,9 +200,30 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   const bool root = geteuid() == 0;
   try {
     fs::RootDir output(output_dir);
-    const std::vector<layer::LayerPlan> plans = plan(options, blobs, output.was_empty());
-    fs::TreeWriter writer(output, fs::WriterOptions{root, root, options.ignore_errors, writer_threads()});
-    apply_layers(options, blobs, writer, plans, summary);
+    Planning planning = plan(options, blobs, output.was_empty());
+    const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
+    bool done = false;
+    {
+      fs::TreeWriter writer(output, writer_options);
+      try {
+        done = apply_layers(options, blobs, writer, planning, summary);
+      } catch (const layer::PlanUndone&) {
+        done = false;
+      }
+    }
+    if (!done) {
+      // Rare (a later entry of the bottom layer needs a file it skipped):
+      // the directory started empty, so empty it and apply every layer.
+      log(LogLevel::kDebug, "the plan does not hold for {}: applying every layer in full", escape(blobs[0].layer->member));
+      if (!fs::remove_children(output.fd())) {
+        throw IoError(fmt::format("cannot empty {} to start over: {}", escape(output_dir), std::strerror(errno)));
+      }
+      output.forget_cache();
+      summary.entries = summary.bytes = 0;
+      Planning none;
+      fs::TreeWriter writer(output, writer_options);
+      apply_layers(options, blobs, writer, none, summary);
+    }
   } catch (const Error&) {
     // A corrupt blob explains whatever failed while reading it.
     if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);

@@ -89,9 +89,13 @@ void finish_file(PendingFile& file, const FinishOptions& options) {
       consumed += segment.length;
     }
     if (ftruncate(fd, static_cast<off_t>(file.sparse->real_size)) != 0) fail(file.clean_path, "set the file size", errno);
-  } else if (!file.data.empty()) {
-    write_at(fd, file.data, 0, file.clean_path);
+  } else {
+    if (!file.data.empty()) write_at(fd, file.data, 0, file.clean_path);
+    if (!file.data_rest.empty()) write_at(fd, file.data_rest, file.data.size(), file.clean_path);
   }
+  // The decoder may reuse the chunks now.
+  file.data_pins[0].reset();
+  file.data_pins[1].reset();
   if (options.set_owner && fchown(fd, static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0) {
     fail(file.clean_path, "set the owner", errno);
   }

@@ -3,7 +3,7 @@
 // and setting owner, mode, xattrs and mtime through the open descriptor is
 // independent of every other entry, so it runs on both cores. Only data
 // that stays valid for the whole run (a view of the mapped archive) is
-// handed over.
+// handed over, or data in a decoder's chunk that is pinned until written.
 #pragma once
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -28,6 +29,11 @@ namespace undocker::fs {
 struct PendingFile {
   Fd fd;
   Bytes data;  // the whole data (the segments, in order, for a sparse file)
+  // A compressed layer's small file may span two decoder chunks: data is
+  // then its first part and data_rest the second, each kept valid by a pin
+  // (null for views of the mapped archive). Not for sparse files.
+  Bytes data_rest;
+  std::shared_ptr<const void> data_pins[2];
   std::optional<tar::SparseMap> sparse;
   std::uint32_t mode = 0;
   std::int64_t uid = 0;

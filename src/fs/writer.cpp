@@ -67,12 +67,8 @@ timespec to_timespec(const tar::Timestamp& time) {
 
 }  // namespace
 
-bool remove_tree_at(int dir_fd, const std::string& name) {
-  if (unlinkat(dir_fd, name.c_str(), 0) == 0) return true;
-  if (errno != EISDIR && errno != EPERM) return false;
-  Fd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!child.valid()) return false;
-  DIR* listing = fdopendir(fcntl(child.get(), F_DUPFD_CLOEXEC, 0));
+bool remove_children(int dir_fd) {
+  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
   if (!listing) return false;
   std::vector<std::string> names;
   while (dirent* item = readdir(listing)) {
@@ -81,8 +77,17 @@ bool remove_tree_at(int dir_fd, const std::string& name) {
   }
   closedir(listing);
   for (const std::string& entry_name : names) {
-    if (!remove_tree_at(child.get(), entry_name) && errno != ENOENT) return false;
+    if (!remove_tree_at(dir_fd, entry_name) && errno != ENOENT) return false;
   }
+  return true;
+}
+
+bool remove_tree_at(int dir_fd, const std::string& name) {
+  if (unlinkat(dir_fd, name.c_str(), 0) == 0) return true;
+  if (errno != EISDIR && errno != EPERM) return false;
+  Fd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!child.valid()) return false;
+  if (!remove_children(child.get())) return false;
   return unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0;
 }
 
@@ -147,7 +152,7 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
     file = Fd(openat(parent_fd, leaf.c_str(), kFlags, initial_mode));
   }
   if (!file.valid()) fail(clean_path, "create the file", errno);
-  PendingFile pending{std::move(file), {}, entry.sparse, entry.mode, entry.uid, entry.gid, entry.mtime,
+  PendingFile pending{std::move(file), {}, {}, {}, entry.sparse, entry.mode, entry.uid, entry.gid, entry.mtime,
                       entry.xattrs, std::string(clean_path), layer_name_};
   if (data.stable_views()) {
     // The whole data is one view of the mapping, valid until we exit.
@@ -157,6 +162,9 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
       pool_->submit(std::move(pending));
       return;
     }
+  } else if (pool_ && !entry.sparse && entry.size_bytes <= data.pin_limit_bytes() && hand_over_pinned(pending, data)) {
+    pool_->submit(std::move(pending));
+    return;
   } else if (entry.sparse) {
     write_sparse_data(pending.fd.get(), *entry.sparse, data, clean_path);
     pending.sparse.reset();  // written and sized
@@ -166,6 +174,31 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
     }
   }
   finish_file(pending, FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+}
+
+bool TreeWriter::hand_over_pinned(PendingFile& pending, tar::TarReader& data) {
+  if (data.data_remaining() == 0) return true;
+  // At most two reads: the rest of the current chunk, then the next one.
+  pending.data = data.read_data(static_cast<std::size_t>(data.data_remaining()));
+  pending.data_pins[0] = data.pin_last_data();
+  if (data.data_remaining() > 0) {
+    pending.data_rest = data.read_data(static_cast<std::size_t>(data.data_remaining()));
+    pending.data_pins[1] = data.pin_last_data();
+  }
+  const bool pinned = pending.data_pins[0] != nullptr && (pending.data_rest.empty() || pending.data_pins[1] != nullptr);
+  if (!pinned || data.data_remaining() > 0) {
+    // Not what the source promised: write what was read here and now.
+    write_all(pending.fd.get(), pending.data, pending.clean_path);
+    write_all(pending.fd.get(), pending.data_rest, pending.clean_path);
+    for (Bytes piece = data.read_data(kChunkBytes); !piece.empty(); piece = data.read_data(kChunkBytes)) {
+      write_all(pending.fd.get(), piece, pending.clean_path);
+    }
+    pending.data = pending.data_rest = {};
+    pending.data_pins[0].reset();
+    pending.data_pins[1].reset();
+    return false;
+  }
+  return true;
 }
 
 void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf,

@@ -56,6 +56,9 @@ class TreeWriter {
  private:
   DirFd open_parent(std::string_view clean_path, std::string_view what, bool create);
   void clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory);
+  // Hands a small file's data to the pool as pinned decoder chunks; false
+  // (data written here) when the source could not pin it.
+  bool hand_over_pinned(PendingFile& pending, tar::TarReader& data);
   void write_file(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path,
                   tar::TarReader& data);
   void write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
@@ -72,6 +75,10 @@ class TreeWriter {
   std::unique_ptr<FilePool> pool_;
   std::string layer_name_;
 };
+
+/// Removes everything inside dir_fd, without following symlinks. Returns
+/// false with errno set on failure.
+bool remove_children(int dir_fd);
 
 /// Removes name (a whole tree for a directory) inside dir_fd, without
 /// following symlinks. Returns false with errno set on failure.

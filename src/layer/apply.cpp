@@ -76,7 +76,7 @@ std::string join(std::string_view dir, std::string_view name) {
 }  // namespace
 
 ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
-                       const ApplyOptions& options, const std::vector<bool>* skip) {
+                       const ApplyOptions& options, const std::vector<bool>* skip, StreamingPlanner* streaming) {
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
   writer.set_layer_name(layer_name);
@@ -91,7 +91,9 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
       throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
                                     escape(layer_name), escape(entry.path)));
     }
-    if (skip && ordinal < skip->size() && (*skip)[ordinal]) {
+    const bool planned_away = streaming ? streaming->skip_bottom_entry(entry)
+                                        : skip && ordinal < skip->size() && (*skip)[ordinal];
+    if (planned_away) {
       // An upper layer replaces it: only the directories leading to it.
       writer.make_parents(*clean_path);
       written.add(*clean_path);
@@ -140,6 +142,8 @@ ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::Tr
       written.add(*clean_path);
       stats.bytes += entry.size_bytes;
     } catch (const EntryError& error) {
+      // Perhaps only because an entry was skipped: plain application decides.
+      if (streaming && streaming->skipped_any()) throw PlanUndone{};
       const std::string message = fmt::format("{}: {}", escape(layer_name), error.what());
       if (!options.ignore_errors) throw EntryError(message);
       log(LogLevel::kWarning, "{}", message);

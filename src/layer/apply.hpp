@@ -10,6 +10,7 @@
 
 #include "fs/writer.hpp"
 #include "layer/byte_source.hpp"
+#include "layer/plan.hpp"
 
 namespace undocker {
 class Progress;
@@ -37,7 +38,9 @@ struct ApplyStats {
 /// layer_name (the outer member) prefixes every error message.
 /// `skip`, when given (layer/plan), marks entries by ordinal that an upper
 /// layer replaces or deletes: they are read past, never written.
+/// `streaming`, instead, judges each entry of the bottom layer as it comes.
 ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
-                       const ApplyOptions& options, const std::vector<bool>* skip = nullptr);
+                       const ApplyOptions& options, const std::vector<bool>* skip = nullptr,
+                       StreamingPlanner* streaming = nullptr);
 
 }  // namespace undocker::layer

@@ -34,6 +34,16 @@ class ByteSource {
   /// True when every view stays valid for the whole run (a view of the
   /// mapped archive), so it may be handed to another thread.
   virtual bool stable_views() const { return false; }
+
+  /// A source whose views expire (a decoder's buffers) may still let the
+  /// view of the last read_some outlive later reads: the returned handle
+  /// keeps its bytes alive while it is held, on any thread. Null when this
+  /// source cannot pin. To keep the decoder going, one holder (the reader
+  /// itself) pins at most pin_limit_bytes() of consecutive reads at a time;
+  /// handles handed to other threads must be released without waiting for
+  /// this reader.
+  virtual std::shared_ptr<const void> pin_last_read() { return nullptr; }
+  virtual std::size_t pin_limit_bytes() const { return 0; }
 };
 
 /// A ByteSource over bytes that are already in memory (a mapped member).

@@ -14,10 +14,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "layer/byte_source.hpp"
 #include "util/bytes.hpp"
+
+namespace undocker::tar {
+struct Entry;
+}
 
 namespace undocker::layer {
 
@@ -35,5 +42,43 @@ struct LayerPlan {
 /// reader would on a malformed layer.
 std::vector<LayerPlan> plan_layers(const std::vector<Bytes>& layers, const std::vector<std::string>& layer_names,
                                    bool whiteouts);
+
+/// Planning when the bottom layer can be read only once (it is compressed:
+/// a second pass would inflate it again). The upper layers are scanned
+/// first; each bottom-layer entry is judged as it streams by, against the
+/// upper layers and the part of the bottom layer seen so far; finish()
+/// judges every skip again against the whole bottom layer, exactly as
+/// plan_layers would. A skip that fails that check means the tree may
+/// differ: the caller starts over without a plan (the output directory
+/// started empty).
+/// Thrown when a bottom-layer entry cannot be made while the streaming
+/// planner has skipped something (a hardlink to a skipped file): the
+/// caller starts over without a plan, which makes the entry or reports it.
+struct PlanUndone {};
+
+class StreamingPlanner {
+ public:
+  /// `upper`: the decoded layers above the bottom one, lowest first. Null
+  /// when planning does not apply. Throws FormatError on a malformed layer.
+  static std::unique_ptr<StreamingPlanner> scan_upper(const std::vector<ByteSource*>& upper,
+                                                      const std::vector<std::string>& names, bool whiteouts);
+  ~StreamingPlanner();
+
+  /// Every bottom-layer entry, in stream order. True: an upper layer
+  /// replaces it; only make its parents.
+  bool skip_bottom_entry(const tar::Entry& entry);
+
+  /// True once a bottom-layer entry was skipped.
+  bool skipped_any() const;
+
+  /// After the bottom layer: the plans of all layers ([0], the bottom, only
+  /// counts what was skipped), or nullopt when a skip was not safe.
+  std::optional<std::vector<LayerPlan>> finish();
+
+ private:
+  StreamingPlanner();
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace undocker::layer

@@ -23,6 +23,8 @@ class HashingSource final : public ByteSource {
   Bytes read_exact(std::size_t n) override { return hashed(inner_.read_exact(n)); }
   std::uint64_t position() const override { return inner_.position(); }
   bool stable_views() const override { return inner_.stable_views(); }
+  std::shared_ptr<const void> pin_last_read() override { return inner_.pin_last_read(); }
+  std::size_t pin_limit_bytes() const override { return inner_.pin_limit_bytes(); }
 
   /// Reads what the tar reader left (end blocks, padding) and checks the
   /// whole stream against `diff_id`.

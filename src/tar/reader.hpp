@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,10 @@ class TarReader {
   std::uint64_t data_remaining() const { return data_remaining_; }
   const std::string& archive_name() const { return archive_name_; }
   bool stable_views() const { return source_.stable_views(); }
+  /// Keeps the last read_data piece valid after later reads (see
+  /// ByteSource::pin_last_read); null when the source cannot.
+  std::shared_ptr<const void> pin_last_data() { return source_.pin_last_read(); }
+  std::size_t pin_limit_bytes() const { return source_.pin_limit_bytes(); }
 
  private:
   void skip_rest_of_entry();

@@ -566,20 +566,64 @@ TEST_CASE("destroying a read-ahead source early stops its thread") {
   }
 }
 
+// Waits until the decoder has produced `bytes`, then checks that it stops
+// there (it waits for the reader or for a pin to go).
+void check_decoder_stops_at(const PatternDecoder::Probe& probe, std::uint64_t bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (probe.produced_bytes < bytes && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(probe.produced_bytes == bytes);
+}
+
 TEST_CASE("read-ahead decodes no further than its chunks") {
   PatternDecoder::Probe probe;
   constexpr std::size_t kChunk = 65536;
-  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3});
-  while (probe.produced_bytes < 3 * kChunk) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(probe.produced_bytes == 3 * kChunk);
-  CHECK(source->read_some(kChunk).size() == kChunk);  // chunk 0, still held
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(probe.produced_bytes == 3 * kChunk);
-  CHECK(source->read_some(1).size() == 1);  // releases chunk 0
-  while (probe.produced_bytes < 4 * kChunk) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(probe.produced_bytes == 4 * kChunk);
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3, 12});
+  check_decoder_stops_at(probe, 3 * kChunk);                 // three ahead of the reader
+  CHECK(source->read_some(kChunk).size() == kChunk);         // takes chunk 0: one more may be decoded
+  check_decoder_stops_at(probe, 4 * kChunk);
+  CHECK(source->read_some(1).size() == 1);                   // moves to chunk 1
+  check_decoder_stops_at(probe, 5 * kChunk);
+}
+
+TEST_CASE("a pinned chunk stays valid and counts against max_chunks") {
+  PatternDecoder::Probe probe;
+  constexpr std::size_t kChunk = 65536;
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3, 5});
+  CHECK(source->pin_limit_bytes() == kChunk);
+  std::vector<std::shared_ptr<const void>> pins;
+  std::vector<Bytes> views;
+  std::vector<std::vector<std::uint8_t>> copies;
+  for (int chunk = 0; chunk < 3; ++chunk) {
+    const Bytes view = source->read_some(kChunk);
+    REQUIRE(view.size() == kChunk);
+    views.push_back(view);
+    copies.emplace_back(view.begin(), view.end());
+    pins.push_back(source->pin_last_read());
+    REQUIRE(pins.back() != nullptr);
+  }
+  // Chunks 0-2 held, so only two of the five buffers are left to read ahead.
+  check_decoder_stops_at(probe, 5 * kChunk);
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    CHECK(std::equal(views[i].begin(), views[i].end(), copies[i].begin()));  // not reused while pinned
+  }
+  pins.clear();  // chunks 0 and 1 go back (chunk 2 is the reader's)
+  CHECK(source->read_some(1).size() == 1);  // chunk 3: chunks 4-6 may now be decoded
+  check_decoder_stops_at(probe, 7 * kChunk);
+  // A view gathered across chunks cannot be pinned.
+  CHECK(source->read_some(kChunk - 2).size() == kChunk - 2);
+  CHECK(source->read_exact(2).size() == 2);
+  CHECK(source->pin_last_read() == nullptr);
+}
+
+TEST_CASE("a pin outlives the source") {
+  PatternDecoder::Probe probe;
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3, 5});
+  const Bytes view = source->read_some(100);
+  const std::vector<std::uint8_t> copy(view.begin(), view.end());
+  std::shared_ptr<const void> pin = source->pin_last_read();
+  source.reset();
+  CHECK(std::equal(view.begin(), view.end(), copy.begin()));
 }
 
 TEST_CASE("open_decompressed reads a compressed blob over 1 MiB ahead, on a thread") {
