@@ -29,6 +29,14 @@ constexpr std::size_t kFillStepBytes = std::size_t{1} << 20;
 
 using Buffer = std::unique_ptr<std::uint8_t[]>;
 
+// Chunks pinned while the decoder waits for a buffer, at most: the
+// reader's own (2, for an entry that spans two), those of files queued for
+// a sleeping file worker (3: they are woken every 2 distinct chunks) and of
+// pieces queued for the sleeping diffID hasher (3, likewise). Every other
+// pin is held by a thread that is running and will let go. One more is
+// the decoder's.
+constexpr std::size_t kMinChunks = 2 + 3 + 3 + 1;
+
 // What the decoder thread, the reader and every pinned chunk share.
 struct SharedState {
   std::mutex mutex;
@@ -73,9 +81,7 @@ class ReadAheadSource final : public ByteSource {
       : decoder_(std::move(decoder)),
         chunk_bytes_(std::max<std::size_t>(shape.chunk_bytes, 1)),
         chunks_ahead_(std::max<std::size_t>(shape.chunks_ahead, 1)),
-        // The reader may hold two chunks (a pinned entry that spans them)
-        // while the decoder needs one more.
-        max_chunks_(std::max<std::size_t>(shape.max_chunks, 3)),
+        max_chunks_(std::max<std::size_t>(shape.max_chunks, kMinChunks)),
         state_(std::make_shared<SharedState>()) {
     thread_ = std::thread([this] { run_decoder(); });
   }

@@ -22,7 +22,8 @@ struct ReadAheadShape {
   std::size_t chunk_bytes = std::size_t{2} << 20;
   // Decoded and not yet reached by the reader: one ready, one being filled.
   std::size_t chunks_ahead = 3;
-  // Ahead, being read, and pinned by files waiting for a worker: 24 MiB.
+  // Ahead, being read, and pinned by files waiting for a worker or bytes
+  // waiting for the diffID hasher: 24 MiB. At least 9 (read_ahead.cpp).
   std::size_t max_chunks = 12;
 };
 

@@ -1,5 +1,7 @@
 #include "layer/verify.hpp"
 
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "util/error.hpp"
@@ -25,9 +27,87 @@ void verify_blob(Bytes blob, std::string_view digest, std::string_view member) {
   compare(digest, sha256_hex(blob), member, "digest");
 }
 
+namespace {
+
+// Copies (of views that could not be pinned) waiting for the hashing
+// thread: beyond this the reader waits, so memory stays bounded.
+constexpr std::size_t kMaxCopiedBytesQueued = std::size_t{8} << 20;
+constexpr std::size_t kWakeChunks = 2;
+
+}  // namespace
+
+HashingSource::HashingSource(ByteSource& inner) : inner_(inner), thread_([this] { run(); }) {}
+
+HashingSource::~HashingSource() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+  }
+  has_piece_.notify_one();
+  thread_.join();
+}
+
+Bytes HashingSource::hashed(Bytes bytes) {
+  if (bytes.empty()) return bytes;
+  Piece piece{bytes, inner_.pin_last_read()};
+  std::unique_lock lock(mutex_);
+  if (piece.owner == nullptr) {
+    has_room_.wait(lock, [this] { return copied_bytes_queued_ < kMaxCopiedBytesQueued; });
+    auto copy = std::make_shared<std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
+    piece = Piece{Bytes(copy->data(), copy->size()), copy, bytes.size()};
+    copied_bytes_queued_ += bytes.size();
+  }
+  // Woken once per couple of chunks, not per piece: a wake-up costs more
+  // than hashing a header. Never more: the pieces queued while it sleeps
+  // pin their chunks, and the decoder has only so many (read_ahead.hpp).
+  if (piece.owner.get() != last_pinned_chunk_) {
+    last_pinned_chunk_ = piece.owner.get();
+    ++chunks_since_wake_;
+  }
+  const bool wake = chunks_since_wake_ >= kWakeChunks || piece.copied_bytes > 0;
+  queue_.push_back(std::move(piece));
+  if (wake) chunks_since_wake_ = 0;
+  lock.unlock();
+  if (wake) has_piece_.notify_one();
+  return bytes;
+}
+
+void HashingSource::run() {
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    has_piece_.wait(lock, [this] { return done_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    // Everything queued so far, hashed without holding the lock.
+    std::deque<Piece> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    std::size_t copied_bytes = 0;
+    for (const Piece& piece : batch) {
+      hash_.update(piece.bytes);
+      copied_bytes += piece.copied_bytes;
+    }
+    batch.clear();  // lets the decoder reuse the chunks
+    if (copied_bytes > 0) {
+      {
+        std::lock_guard room_lock(mutex_);
+        copied_bytes_queued_ -= copied_bytes;
+      }
+      has_room_.notify_one();
+    }
+  }
+}
+
 void HashingSource::verify_rest(std::string_view diff_id, std::string_view member) {
   while (!read_some(std::size_t{1} << 20).empty()) {
   }
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+  }
+  has_piece_.notify_one();
+  thread_.join();
+  thread_ = std::thread();
   const auto sum = hash_.finish();
   compare(diff_id, to_hex(sum), member, "diffID");
 }

@@ -4,8 +4,13 @@
 // naming the blob.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "layer/byte_source.hpp"
 #include "util/sha256.hpp"
@@ -15,10 +20,14 @@ namespace undocker::layer {
 /// Throws DigestError when sha256(blob) is not `digest` ("sha256:<hex>").
 void verify_blob(Bytes blob, std::string_view digest, std::string_view member);
 
-/// Passes a stream through while hashing every byte read from it.
+/// Passes a stream through while hashing every byte read from it. Bytes the
+/// source can pin (a decoder's chunks) are hashed on a thread of its own,
+/// so that the diffID costs the reader nothing; the rest are copied to it,
+/// in order.
 class HashingSource final : public ByteSource {
  public:
-  explicit HashingSource(ByteSource& inner) : inner_(inner) {}
+  explicit HashingSource(ByteSource& inner);
+  ~HashingSource() override;
   Bytes read_some(std::size_t max_bytes) override { return hashed(inner_.read_some(max_bytes)); }
   Bytes read_exact(std::size_t n) override { return hashed(inner_.read_exact(n)); }
   std::uint64_t position() const override { return inner_.position(); }
@@ -31,12 +40,27 @@ class HashingSource final : public ByteSource {
   void verify_rest(std::string_view diff_id, std::string_view member);
 
  private:
-  Bytes hashed(Bytes bytes) {
-    hash_.update(bytes);
-    return bytes;
-  }
+  struct Piece {
+    Bytes bytes;
+    std::shared_ptr<const void> owner;  // a pin, or a copy
+    std::size_t copied_bytes = 0;
+  };
+  Bytes hashed(Bytes bytes);
+  void run();
+
   ByteSource& inner_;
-  Sha256 hash_;
+  Sha256 hash_;  // the hashing thread's
+
+  std::mutex mutex_;
+  std::condition_variable has_piece_;
+  std::condition_variable has_room_;
+  std::deque<Piece> queue_;
+  std::size_t copied_bytes_queued_ = 0;
+  // Distinct chunks pinned by pieces queued since the thread was last woken.
+  std::size_t chunks_since_wake_ = 0;
+  const void* last_pinned_chunk_ = nullptr;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once everything above exists
 };
 
 }  // namespace undocker::layer

@@ -26,6 +26,8 @@
 #include "layer/decompress.hpp"
 #include "layer/inflate_isal.hpp"
 #include "layer/read_ahead.hpp"
+#include "layer/verify.hpp"
+#include "util/sha256.hpp"
 #include "util/error.hpp"
 
 namespace undocker::layer {
@@ -589,12 +591,12 @@ TEST_CASE("read-ahead decodes no further than its chunks") {
 TEST_CASE("a pinned chunk stays valid and counts against max_chunks") {
   PatternDecoder::Probe probe;
   constexpr std::size_t kChunk = 65536;
-  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3, 5});
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3, 9});
   CHECK(source->pin_limit_bytes() == kChunk);
   std::vector<std::shared_ptr<const void>> pins;
   std::vector<Bytes> views;
   std::vector<std::vector<std::uint8_t>> copies;
-  for (int chunk = 0; chunk < 3; ++chunk) {
+  for (int chunk = 0; chunk < 7; ++chunk) {
     const Bytes view = source->read_some(kChunk);
     REQUIRE(view.size() == kChunk);
     views.push_back(view);
@@ -602,15 +604,15 @@ TEST_CASE("a pinned chunk stays valid and counts against max_chunks") {
     pins.push_back(source->pin_last_read());
     REQUIRE(pins.back() != nullptr);
   }
-  // Chunks 0-2 held, so only two of the five buffers are left to read ahead.
-  check_decoder_stops_at(probe, 5 * kChunk);
+  // Chunks 0-6 held: only two of the nine buffers are left to read ahead.
+  check_decoder_stops_at(probe, 9 * kChunk);
   for (std::size_t i = 0; i < views.size(); ++i) {
     CHECK(std::equal(views[i].begin(), views[i].end(), copies[i].begin()));  // not reused while pinned
   }
-  pins.clear();  // chunks 0 and 1 go back (chunk 2 is the reader's)
-  CHECK(source->read_some(1).size() == 1);  // chunk 3: chunks 4-6 may now be decoded
-  check_decoder_stops_at(probe, 7 * kChunk);
+  pins.clear();  // chunks 0-5 go back (chunk 6 is the reader's)
+  check_decoder_stops_at(probe, 10 * kChunk);  // three ahead again
   // A view gathered across chunks cannot be pinned.
+  CHECK(source->read_some(1).size() == 1);  // chunk 7
   CHECK(source->read_some(kChunk - 2).size() == kChunk - 2);
   CHECK(source->read_exact(2).size() == 2);
   CHECK(source->pin_last_read() == nullptr);
@@ -618,7 +620,7 @@ TEST_CASE("a pinned chunk stays valid and counts against max_chunks") {
 
 TEST_CASE("a pin outlives the source") {
   PatternDecoder::Probe probe;
-  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3, 5});
+  std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3, 9});
   const Bytes view = source->read_some(100);
   const std::vector<std::uint8_t> copy(view.begin(), view.end());
   std::shared_ptr<const void> pin = source->pin_last_read();
@@ -689,6 +691,35 @@ TEST_CASE("a 1 GiB bomb streams in bounded memory") {
     CHECK(source->position() == kBombBytes);
     CHECK(all_zero);
     CHECK(max_rss_kib() - rss_before_kib < 64 * 1024);
+  }
+}
+
+
+TEST_CASE("HashingSource hashes the decoded stream on its own thread, pinned or copied, in order") {
+  const Buffer data = random_bytes(3'000'000, 11);
+  const Buffer blob = gzip_compress(data, 1);
+  const std::string diff_id = "sha256:" + sha256_hex(data);
+  for (const std::size_t chunk : {std::size_t{4096}, std::size_t{65536}, std::size_t{2} << 20}) {
+    CAPTURE(chunk);
+    for (const bool right : {true, false}) {
+      std::unique_ptr<ByteSource> source = open_read_ahead_source(open_decoder(blob, "layer.tar.gz"), {chunk, 3, 12});
+      HashingSource hashing(*source);
+      // Headers (read_exact, some spanning chunks: copied) and data
+      // (read_some: pinned), as the tar reader reads them.
+      std::mt19937 random(static_cast<unsigned>(chunk));
+      Buffer seen;
+      for (int i = 0; i < 200; ++i) {
+        const Bytes piece = (i % 2 == 0) ? hashing.read_exact(512) : hashing.read_some(random() % 20000 + 1);
+        seen.insert(seen.end(), piece.begin(), piece.end());
+      }
+      CHECK(std::equal(seen.begin(), seen.end(), data.begin()));
+      if (right) {
+        CHECK_NOTHROW(hashing.verify_rest(diff_id, "layer.tar.gz"));
+      } else {
+        CHECK_THROWS_WITH_AS(hashing.verify_rest("sha256:" + std::string(64, '0'), "layer.tar.gz"),
+                             doctest::Contains("diffID mismatch"), DigestError);
+      }
+    }
   }
 }
 
