@@ -3,7 +3,8 @@
 
 usage: make-synthetic.py OUT.tar [--entries N] [--gb G] [--seed S]
 
-Defaults: about 100,000 entries and about 2 GB in three layers, the same bytes
+Defaults: about 100,000 entries and 3 GB of base-layer file content (a 3.8 GB
+archive; bench/make-corpus passes --gb 1 for a ~2 GB one), the same bytes
 for the same seed and parameters on every machine (content comes from a seeded
 PRNG, mtimes are fixed).
 
