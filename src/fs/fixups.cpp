@@ -20,6 +20,13 @@ void DirFixups::record(std::string_view clean_path, const DirMetadata& metadata)
   pending_.insert_or_assign(std::string(clean_path), metadata);
 }
 
+void DirFixups::keep_mtime(std::string_view clean_path, tar::Timestamp mtime) {
+  DirMetadata metadata;
+  metadata.mtime = mtime;
+  metadata.mtime_only = true;
+  pending_.emplace(std::string(clean_path), metadata);  // an entry's record wins
+}
+
 void DirFixups::forget(std::string_view clean_path) {
   if (clean_path.empty()) {
     // The root itself is never removed; only what is below it.
@@ -56,6 +63,14 @@ std::size_t DirFixups::apply(RootDir& root, bool set_owner) {
       dir = Fd(openat(parent_fd->get(), std::string(leaf).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     }
     if (!dir.valid()) continue;  // replaced by a non-directory since
+    if (metadata.mtime_only) {
+      const timespec times[2] = {{0, UTIME_OMIT}, {metadata.mtime.seconds, metadata.mtime.nanoseconds}};
+      if (futimens(dir.get(), times) != 0) {
+        throw IoError(fmt::format("{}: cannot set mtime: {}", escape(path), std::strerror(errno)));
+      }
+      ++applied;
+      continue;
+    }
     if (set_owner && fchown(dir.get(), static_cast<uid_t>(metadata.uid), static_cast<gid_t>(metadata.gid)) != 0) {
       throw IoError(fmt::format("{}: cannot set owner: {}", escape(path), std::strerror(errno)));
     }

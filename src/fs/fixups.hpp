@@ -22,12 +22,19 @@ struct DirMetadata {
   std::int64_t uid = 0;
   std::int64_t gid = 0;
   tar::Timestamp mtime;
+  bool mtime_only = false;  // a directory from before this run: only its mtime is put back
 };
 
 class DirFixups {
  public:
   /// Records (or replaces) the metadata a directory entry asks for.
   void record(std::string_view clean_path, const DirMetadata& metadata);
+
+  /// A directory that existed before this run and that this run changes
+  /// (adds or removes entries in): its mtime is put back at the end, unless
+  /// an entry of this run records its metadata. Applying layer A, then B in
+  /// another run, thus equals applying both in one (SPEC section 3).
+  void keep_mtime(std::string_view clean_path, tar::Timestamp mtime);
 
   /// Forgets clean_path and everything below it (it was removed).
   void forget(std::string_view clean_path);

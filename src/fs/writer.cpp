@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -95,6 +97,7 @@ TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), opti
   // Entries are created with their final permission bits: the umask must
   // not mask them (main() clears it too; a library user may not have).
   umask(0);
+  clock_gettime(CLOCK_REALTIME, &started_);
   if (options_.threads > 0) {
     pool_ = std::make_unique<FilePool>(options_.threads,
                                        FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
@@ -103,9 +106,48 @@ TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), opti
 
 DirFd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
   int error = 0;
-  DirFd fd = root_.open_dir(split_parent(clean_path).first, create, error);
+  const std::string_view parent = split_parent(clean_path).first;
+  DirFd fd = root_.open_dir(parent, create, error);
   if (!fd && create) fail(clean_path, fmt::format("open the directory for {}", what), error);
+  if (fd) note_existing_dir(parent, fd->get());
   return fd;
+}
+
+namespace {
+
+std::optional<std::string> fd_path(int fd) {
+  std::string buffer(4096, '\0');
+  const ssize_t size = readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buffer.data(), buffer.size());
+  if (size <= 0 || static_cast<std::size_t>(size) >= buffer.size()) return std::nullopt;
+  buffer.resize(static_cast<std::size_t>(size));
+  return buffer;
+}
+
+}  // namespace
+
+void TreeWriter::note_existing_dir(std::string_view clean_dir, int dir_fd) {
+  // A fresh output directory holds nothing from before this run.
+  if (root_.was_empty()) return;
+  if (!seen_dirs_.insert(std::string(clean_dir)).second) return;
+  struct stat st {};
+  if (fstat(dir_fd, &st) != 0) return;
+  const bool older = st.st_mtim.tv_sec < started_.tv_sec ||
+                     (st.st_mtim.tv_sec == started_.tv_sec && st.st_mtim.tv_nsec < started_.tv_nsec);
+  if (!older) return;
+  // Recorded under its real path: "lib" may be a symlink to usr/lib, and
+  // the fixups never follow a symlink.
+  if (!root_path_) root_path_ = fd_path(root_.fd()).value_or("");
+  const std::optional<std::string> real = fd_path(dir_fd);
+  if (!real || root_path_->empty()) return;
+  std::string physical;
+  if (*real == *root_path_) {
+    physical = "";
+  } else if (real->starts_with(*root_path_ + "/") || *root_path_ == "/") {
+    physical = real->substr(*root_path_ == "/" ? 1 : root_path_->size() + 1);
+  } else {
+    return;
+  }
+  fixups_.keep_mtime(physical, tar::Timestamp{st.st_mtim.tv_sec, static_cast<std::uint32_t>(st.st_mtim.tv_nsec)});
 }
 
 void TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory) {
@@ -315,6 +357,7 @@ void TreeWriter::prune(std::string_view clean_dir, const std::function<bool(cons
 }
 
 void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep) {
+  note_existing_dir(clean_dir, dir_fd);
   DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
   if (!listing) fail(clean_dir, "list the opaque directory", errno);
   std::vector<std::string> names;

@@ -6,8 +6,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+
+#include <time.h>
 
 #include "fs/file_pool.hpp"
 #include "fs/fixups.hpp"
@@ -67,11 +71,17 @@ class TreeWriter {
   void write_node(const tar::Entry& entry, int parent_fd, const std::string& leaf, std::string_view clean_path);
   void set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                               std::string_view clean_path, bool is_symlink);
+  // Records the mtime of a directory from before this run, the first time
+  // this run opens it (only when the output directory was not empty).
+  void note_existing_dir(std::string_view clean_dir, int dir_fd);
   void prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep);
 
   RootDir& root_;
   WriterOptions options_;
   DirFixups fixups_;
+  timespec started_{};                        // directories older than this existed before the run
+  std::unordered_set<std::string> seen_dirs_;  // noted by note_existing_dir
+  std::optional<std::string> root_path_;       // the output directory's real path, once needed
   std::unique_ptr<FilePool> pool_;
   std::string layer_name_;
 };

@@ -198,39 +198,16 @@ def _(t):
     if State.reference is None:
         raise Failure("no umoci tree (see docker_archive_equals_umoci_unpack)")
     out = fresh("out-by-layer")
-    started_ns = time.time_ns()
     for index in range(4):
         undocker(["-f", image()["docker_archive"], "-o", out, "-l", str(index)])
     problems = compare_trees(State.reference, out)
-    # Known difference (reported, not fixed here): a directory that an
-    # earlier run made from an entry, and that a later run changes
-    # without an entry of its own (a child added, replaced or removed),
-    # gets the time of that run: undocker restores only the mtimes of
-    # directories with an entry in the run. umoci, and undocker in one
-    # run, keep the entry's mtime. Only that pattern is left out.
-    stamped = [p for p in problems if is_run_time_dir_mtime(p, out, started_ns)]
-    problems = [p for p in problems if p not in stamped]
-    if stamped:
-        print(f"     known difference: {len(stamped)} directories changed by a later run have its time "
-              f"as mtime, e.g. {stamped[0].split(':')[0]}")
+    # A directory that an earlier run made from an entry and a later run
+    # changes without an entry of its own keeps the entry's mtime: each run
+    # puts back the mtimes of the directories from before it.
     if problems:
         raise Failure(f"umoci unpack (A) vs one undocker run per layer (B): {len(problems)} differences:\n  " +
                       "\n  ".join(problems[:60]))
     _rmtree(out)
-
-
-def is_run_time_dir_mtime(problem, root, started_ns):
-    """'PATH: mtime: A != B' for a directory of root whose B is a time of this test run."""
-    parts = problem.split(": ")
-    if len(parts) != 3 or parts[1] != "mtime":
-        return False
-    path = os.path.join(root, parts[0].lstrip("/"))
-    if not os.path.isdir(path) or os.path.islink(path):
-        return False
-    try:
-        return int(parts[2].split(" != ")[1]) >= started_ns
-    except (ValueError, IndexError):
-        return False
 
 
 # ------------------------------------------------------ the tree works

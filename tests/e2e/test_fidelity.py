@@ -496,6 +496,30 @@ def _(t):
     t.entry("d", type="dir", mtime=T)
 
 
+@suite.check("one_run_per_layer_keeps_directory_mtimes")
+def _(t):
+    # SPEC section 3: layer A, then layer B in another run into the same
+    # DIR, equals A and B in one run. B adds to etc/ (and through the lib
+    # symlink to usr/lib/) without entries of their own, and deletes from
+    # var/: their mtimes stay those of A's entries.
+    base = (FidelityLayer().dir("etc", mtime=T).file("etc/a", "a", mtime=T + 1)
+            .dir("usr", mtime=T + 2).dir("usr/lib", mtime=T + 3).symlink("lib", "usr/lib", mtime=T + 4)
+            .dir("var", mtime=T + 5).file("var/old", "o", mtime=T + 6))
+    upper = (FidelityLayer().file("etc/b", "b", mtime=T + 10).file("lib/libx.so", "x", mtime=T + 11)
+             .whiteout("var/old"))
+    archive = archive_of(t, [base, upper], "per-layer.tar")
+    one, two = t.path("one"), t.path("two")
+    t.expect_rc(t.run(["-f", archive, "-o", one]), 0)
+    t.expect_rc(t.run(["-f", archive, "-o", two, "-l", "0"]), 0)
+    t.expect_rc(t.run(["-f", archive, "-o", two, "-l", "1"]), 0)
+    for directory, mtime in (("etc", T), ("usr/lib", T + 3), ("var", T + 5)):
+        for out in (one, two):
+            got = os.lstat(os.path.join(out, directory)).st_mtime_ns
+            t.eq(got, mtime * 10**9, f"{os.path.basename(out)}/{directory} mtime")
+    t.eq(sorted(os.listdir(os.path.join(two, "usr/lib"))), ["libx.so"], "two/usr/lib")
+    t.eq(os.listdir(os.path.join(two, "var")), [], "two/var")
+
+
 @suite.check("directory_metadata_last_deepest_first")
 def _(t):
     # Entries parent first, as docker writes them: every directory still
