@@ -213,6 +213,25 @@ def write_outer(members, path=None):
     return data
 
 
+def layers_docker_archive(layers, path, compress=(), tag="plan:test"):
+    """A minimal Docker 1.10+ archive of raw layer tars (diffIDs in the
+    config); compress: indexes of the layers to store gzipped."""
+    import gzip
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    blobs = [gzip.compress(layer, mtime=0) if i in compress else layer for i, layer in enumerate(layers)]
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    members = [(f"l{i}/layer.tar", blob) for i, blob in enumerate(blobs)]
+    manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": [name for name, _ in members]}]
+    members += [(config_name, config), ("manifest.json", json.dumps(manifest).encode())]
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
 def docker_archive(images, path=None, repositories=True, manifest_hook=None, extra_members=()):
     """A Docker 1.10+ `docker save` archive of one or more Image objects.
 

@@ -20,10 +20,6 @@ unprivileged bwrap (host read-only, only the check's scratch writable).
 
 usage: test_fidelity.py UNDOCKER     (as root)
 """
-import gzip
-import hashlib
-import io
-import json
 import os
 import shutil
 import subprocess
@@ -616,23 +612,6 @@ def _(t):
 
 # ------------------------------------------------------------------ planner
 
-def gzip_docker_archive(layers, path):
-    """A docker-archive with every layer gzipped (diffIDs of the tars)."""
-    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    blobs = [gzip.compress(layer, mtime=0) for layer in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    members = [(f"l{i}/layer.tar.gz", blob) for i, blob in enumerate(blobs)]
-    manifest = [{"Config": config_name, "RepoTags": ["fidelity:gz"], "Layers": [name for name, _ in members]}]
-    members += [(config_name, config), ("manifest.json", json.dumps(manifest).encode())]
-    with tarfile.open(path, "w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 @suite.check("planner_equals_plain_order")
 def _(t):
     # Every archive of the checks above, uncompressed and gzipped (the
@@ -648,7 +627,7 @@ def _(t):
             if variant == "plain":
                 docker_archive(Image(layers, tags=["fidelity:latest"]), archive)
             else:
-                gzip_docker_archive(layers, archive)
+                common.layers_docker_archive(layers, archive, compress=set(range(len(layers))), tag="fidelity:gz")
             trees = []
             for mode, env in (("planned", {"UNDOCKER_PLAN_ALWAYS": "1"}),
                               ("plain-order", {"UNDOCKER_PLAN_ALWAYS": "1", "UNDOCKER_NO_PLAN": "1"})):

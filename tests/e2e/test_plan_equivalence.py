@@ -15,10 +15,7 @@ and undocker must start over without a plan.
 
 usage: test_plan_equivalence.py UNDOCKER [ROUNDS]
 """
-import gzip
-import hashlib
 import io
-import json
 import os
 import random
 import shutil
@@ -104,23 +101,6 @@ def is_extraction_time_mtime(problem, started_ns):
         return False
 
 
-def docker_archive(layers, path, compress=()):
-    """compress: indexes of the layers to store gzipped."""
-    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    layers = [gzip.compress(layer, mtime=0) if i in compress else layer for i, layer in enumerate(layers)]
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    members = [(f"l{i}/layer.tar", layer) for i, layer in enumerate(layers)]
-    manifest = [{"Config": config_name, "RepoTags": ["plan:test"], "Layers": [name for name, _ in members]}]
-    members += [(config_name, config), ("manifest.json", json.dumps(manifest).encode())]
-    with tarfile.open(path, "w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def extract(undocker, scratch, archive, out, plan, extra=()):
     env = dict(os.environ)
     env.pop("UNDOCKER_NO_PLAN", None)
@@ -138,6 +118,8 @@ def main():
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 150
     sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
     from treecmp import compare_trees  # noqa: E402
+    sys.path.insert(0, HERE)
+    from common import layers_docker_archive as docker_archive  # noqa: E402
 
     passed = failed = 0
     scratch = tempfile.mkdtemp(prefix="plan-equivalence-")
