@@ -21,8 +21,6 @@ namespace {
 // Files in flight, each holding a descriptor: well under RLIMIT_NOFILE.
 constexpr std::size_t kMaxQueuedFiles = 512;
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
-constexpr std::size_t kWakeFiles = 16;
-constexpr std::size_t kWakeChunks = 2;
 
 std::atomic<bool> g_warned_about_xattrs{false};
 
@@ -135,19 +133,9 @@ void FilePool::submit(PendingFile file) {
   has_room_.wait(lock, [this] { return queue_.size() < kMaxQueuedFiles || failure_; });
   rethrow_failure();
   queue_.push_back(std::move(file));
-  // Workers are woken a few files at a time: waking one per file (most are
-  // small) costs more in context switches than the files' writes. But
-  // files waiting for a sleeping worker must not pin more than a couple of
-  // decoder chunks, or the decoder could run out (layer/read_ahead.hpp).
-  ++files_since_wake_;
-  for (const std::shared_ptr<const void>& pin : queue_.back().data_pins) {
-    if (pin != nullptr && pin.get() != last_pinned_chunk_) {
-      last_pinned_chunk_ = pin.get();
-      ++chunks_since_wake_;
-    }
-  }
-  const bool wake = files_since_wake_ >= kWakeFiles || chunks_since_wake_ >= kWakeChunks;
-  if (wake) files_since_wake_ = chunks_since_wake_ = 0;
+  // Woken every 16 files or 2 distinct decoder chunks (util/batched_wake.hpp).
+  const PendingFile& queued = queue_.back();
+  const bool wake = wake_.add({queued.data_pins[0].get(), queued.data_pins[1].get()});
   lock.unlock();
   if (wake) has_work_.notify_all();
 }

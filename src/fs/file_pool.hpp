@@ -21,6 +21,7 @@
 
 #include "fs/fd.hpp"
 #include "tar/reader.hpp"
+#include "util/batched_wake.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::fs {
@@ -88,11 +89,7 @@ class FilePool {
   std::condition_variable has_room_;
   std::condition_variable idle_;
   std::deque<PendingFile> queue_;
-  // Queued since the workers were last woken: files, and distinct decoder
-  // chunks their data pins.
-  std::size_t files_since_wake_ = 0;
-  std::size_t chunks_since_wake_ = 0;
-  const void* last_pinned_chunk_ = nullptr;
+  BatchedWake wake_{16, 2};  // files; distinct decoder chunks their data pins
   std::size_t busy_ = 0;
   bool stopping_ = false;
   std::exception_ptr failure_;

@@ -32,7 +32,6 @@ namespace {
 // Copies (of views that could not be pinned) waiting for the hashing
 // thread: beyond this the reader waits, so memory stays bounded.
 constexpr std::size_t kMaxCopiedBytesQueued = std::size_t{8} << 20;
-constexpr std::size_t kWakeChunks = 2;
 
 }  // namespace
 
@@ -58,16 +57,11 @@ Bytes HashingSource::hashed(Bytes bytes) {
     piece = Piece{Bytes(copy->data(), copy->size()), copy, bytes.size()};
     copied_bytes_queued_ += bytes.size();
   }
-  // Woken once per couple of chunks, not per piece: a wake-up costs more
-  // than hashing a header. Never more: the pieces queued while it sleeps
-  // pin their chunks, and the decoder has only so many (read_ahead.hpp).
-  if (piece.owner.get() != last_pinned_chunk_) {
-    last_pinned_chunk_ = piece.owner.get();
-    ++chunks_since_wake_;
-  }
-  const bool wake = chunks_since_wake_ >= kWakeChunks || piece.copied_bytes > 0;
+  // Woken every 2 distinct chunks (util/batched_wake.hpp), and at once for
+  // a copy, which pins nothing but is bounded on its own.
+  const bool copied = piece.copied_bytes > 0;
+  const bool wake = wake_.add({copied ? nullptr : piece.owner.get()}) || copied;
   queue_.push_back(std::move(piece));
-  if (wake) chunks_since_wake_ = 0;
   lock.unlock();
   if (wake) has_piece_.notify_one();
   return bytes;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "layer/byte_source.hpp"
+#include "util/batched_wake.hpp"
 #include "util/sha256.hpp"
 
 namespace undocker::layer {
@@ -56,9 +58,7 @@ class HashingSource final : public ByteSource {
   std::condition_variable has_room_;
   std::deque<Piece> queue_;
   std::size_t copied_bytes_queued_ = 0;
-  // Distinct chunks pinned by pieces queued since the thread was last woken.
-  std::size_t chunks_since_wake_ = 0;
-  const void* last_pinned_chunk_ = nullptr;
+  BatchedWake wake_{SIZE_MAX, 2};  // distinct chunks the queued pieces pin
   bool done_ = false;
   std::thread thread_;  // last: starts once everything above exists
 };
