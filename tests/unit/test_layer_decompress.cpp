@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -23,11 +26,16 @@
 
 #include <fmt/format.h>
 
+#include "fs/root.hpp"
+#include "fs/writer.hpp"
+#include "layer/apply.hpp"
 #include "layer/decompress.hpp"
 #include "layer/inflate_isal.hpp"
 #include "layer/read_ahead.hpp"
 #include "layer/verify.hpp"
 #include "util/sha256.hpp"
+#include "support/scoped_temp_dir.hpp"
+#include "support/tar_builder.hpp"
 #include "util/error.hpp"
 
 namespace undocker::layer {
@@ -720,6 +728,36 @@ TEST_CASE("HashingSource hashes the decoded stream on its own thread, pinned or 
                              doctest::Contains("diffID mismatch"), DigestError);
       }
     }
+  }
+}
+
+TEST_CASE("small files of a compressed layer, pinned in small chunks, never starve the decoder") {
+  // 400 files of 5,000 bytes in 8 KiB chunks (at most 9): 16 files queued
+  // for a sleeping worker would pin ~10 chunks. The workers must be woken
+  // before the decoder runs out (util/batched_wake.hpp), or this hangs.
+  test::TarBuilder tar;
+  for (int i = 0; i < 400; ++i) {
+    tar.file(fmt::format("d/f{:03}", i), std::string(5000, static_cast<char>('a' + i % 26)));
+  }
+  const Buffer blob = gzip_compress(tar.end().bytes());
+  test::ScopedTempDir temp;
+  fs::RootDir root(temp.path() + "/root");
+  fs::TreeWriter writer(root, fs::WriterOptions{false, false, false, 2});
+  std::unique_ptr<ByteSource> source = open_read_ahead_source(open_decoder(blob, kMember), {8192, 3, 9});
+  std::future<void> done = std::async(std::launch::async, [&] {
+    apply_layer(*source, kMember, writer, ApplyOptions{});
+    writer.finish();
+  });
+  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    FAIL_CHECK("applying the layer did not finish: the decoder is starved of chunks");
+    std::abort();  // the stuck threads cannot be joined
+  }
+  done.get();
+  for (int i : {0, 137, 399}) {
+    std::ifstream file(fmt::format("{}/root/d/f{:03}", temp.path(), i));
+    std::stringstream content;
+    content << file.rdbuf();
+    CHECK(content.str() == std::string(5000, static_cast<char>('a' + i % 26)));
   }
 }
 
