@@ -1,6 +1,7 @@
 #include "extract.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,8 +16,10 @@
 #include "archive/mapping.hpp"
 #include "archive/spool.hpp"
 #include "fs/fd.hpp"
+#include "fs/output_dir.hpp"
 #include "fs/writer.hpp"
 #include "image/image.hpp"
+#include "image/reference.hpp"
 #include "image/select.hpp"
 #include "output/json_report.hpp"
 #include "output/nspawn.hpp"
@@ -84,21 +87,21 @@ void report(const cli::Options& options, const UnpackSummary& summary, std::FILE
                          summary.seconds));
 }
 
-// --nspawn: DIR.nspawn beside DIR, from the image config.
-void write_nspawn(const archive::MemberIndex& index, const image::Image& image, std::string output_dir) {
+// --nspawn: DIR.nspawn beside DIR, from the image config, written through
+// the handle of DIR's parent (never through a symlink at DIR.nspawn).
+void write_nspawn(const archive::MemberIndex& index, const image::Image& image, int parent_fd, const std::string& leaf,
+                  const std::string& display) {
   const std::optional<archive::Member> config = index.find_file(image.config_member);
+  std::string shown = display;
+  while (shown.size() > 1 && shown.back() == '/') shown.pop_back();
+  shown += ".nspawn";
   if (image.config_member.empty() || !config) {
-    throw NotFoundError(fmt::format("image {} has no config in the archive to write {}.nspawn from", escape(image.id),
-                                    escape(output_dir)));
+    throw NotFoundError(fmt::format("image {} has no config in the archive to write {} from", escape(image.id),
+                                    escape(shown)));
   }
-  while (output_dir.size() > 1 && output_dir.back() == '/') output_dir.pop_back();
-  const std::string path = output_dir + ".nspawn";
   const std::string text = output::nspawn_settings(index.data(*config), image.config_member);
-  fs::Fd file(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!file.valid() || write(file.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    throw IoError(fmt::format("cannot write {}: {}", escape(path), std::strerror(errno)));
-  }
-  log(LogLevel::kInfo, "wrote {}", escape(path));
+  fs::write_file_atomically(parent_fd, leaf + ".nspawn", text, shown);
+  log(LogLevel::kInfo, "wrote {}", escape(shown));
 }
 
 // --tar: unpack into a private directory in $TMPDIR, stream it as one tar,
@@ -127,7 +130,7 @@ void unpack_to_tar(const cli::Options& options, const archive::MemberIndex& inde
     if (parent.valid()) fs::remove_tree_at(parent.get(), pattern.substr(slash + 1));
   };
   try {
-    const UnpackSummary summary = unpack_image(options, index, selected, layer_indices, pattern);
+    const UnpackSummary summary = unpack_image(options, index, selected, layer_indices, fs::place_of_user_path(pattern));
     {
       StepTimer timer("write_tar");
       fs::Fd root(open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -147,40 +150,102 @@ void unpack_to_tar(const cli::Options& options, const archive::MemberIndex& inde
   }
 }
 
-// The directory --all gives an image: DIR/NAME/TAG, or DIR/ID untagged.
-std::string all_output_dir(const std::string& base, const image::Image& image) {
-  std::string relative = image.id;
+// Where --all puts an image below DIR: NAME/TAG, or ID when untagged. The
+// name, tag and id come from the archive: they must match the reference
+// grammar before they name a directory.
+std::string all_relative_dir(const image::Image& image) {
   if (!image.repo_tags.empty()) {
     const auto [name, tag] = image::split_name_tag(image.repo_tags.front());
-    if (!name.empty()) relative = fmt::format("{}/{}", name, tag);
+    if (!name.empty()) {
+      if (!image::is_valid_repository(name)) {
+        throw FormatError(fmt::format("image name {} is not a valid repository name (lowercase letters, digits and "
+                                      "separators, as docker accepts); --all cannot make a directory of it",
+                                      escape(name)));
+      }
+      if (!image::is_valid_tag(tag)) {
+        throw FormatError(fmt::format("image {}: tag {} is not a valid tag; --all cannot make a directory of it",
+                                      escape(name), escape(tag)));
+      }
+      return fmt::format("{}/{}", name, tag);
+    }
   }
-  // Names and ids come from the archive: they must stay below DIR, as is.
-  const std::optional<std::string> clean = archive::clean_member_name(relative);
-  if (!clean || clean->empty() || *clean != relative) {
-    throw FormatError(fmt::format("image name {} cannot be used as a directory name under {}", escape(relative),
-                                  escape(base)));
+  if (!image::is_valid_image_id(image.id)) {
+    throw FormatError(fmt::format("image id {} cannot be used as a directory name", escape(image.id)));
   }
-  return fmt::format("{}/{}", base, *clean);
+  return image.id;
 }
 
+// True when one path is the other or lies below it, component-wise.
+bool nests(std::string_view a, std::string_view b) {
+  if (a.size() > b.size()) std::swap(a, b);
+  return b.starts_with(a) && (b.size() == a.size() || b[a.size()] == '/');
+}
+
+struct AllTarget {
+  image::SelectedImage selected;
+  std::vector<std::size_t> layer_indices;
+  std::string relative;  // below DIR
+};
+
 // --all: every image (one platform each, chosen as for a single image),
-// from the one mapping of the archive.
+// from the one mapping of the archive. Every name is checked, and no two
+// images may land one inside the other, before anything is written.
 void unpack_all(const cli::Options& options, const archive::MemberIndex& index, const image::ImageArchive& images) {
   std::vector<std::size_t> groups;
   for (const image::Image& image : images.images) {
     if (std::find(groups.begin(), groups.end(), image.group) == groups.end()) groups.push_back(image.group);
   }
+  std::vector<image::ImageArchive> singles;
+  singles.reserve(groups.size());
+  std::vector<AllTarget> targets;
   for (std::size_t group : groups) {
-    image::ImageArchive one;
+    image::ImageArchive& one = singles.emplace_back();
     one.format = images.format;
     for (const image::Image& image : images.images) {
       if (image.group == group) one.images.push_back(image);
     }
-    const image::SelectedImage selected = image::select_image(one, std::nullopt, options.platform);
-    const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
-    const std::string output_dir = all_output_dir(options.output, *selected.image);
-    report(options, unpack_image(options, index, selected, layer_indices, output_dir));
-    if (options.nspawn) write_nspawn(index, *selected.image, output_dir);
+    image::SelectedImage selected = image::select_image(one, std::nullopt, options.platform);
+    std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+    std::string relative = all_relative_dir(*selected.image);
+    for (const AllTarget& other : targets) {
+      if (nests(other.relative, relative)) {
+        throw FormatError(fmt::format(
+            "images {} and {} would be extracted one inside the other ({} and {} under {}); extract them one at a "
+            "time",
+            escape(other.selected.display_name), escape(selected.display_name), escape(other.relative),
+            escape(relative), escape(options.output)));
+      }
+    }
+    targets.push_back(AllTarget{std::move(selected), std::move(layer_indices), std::move(relative)});
+  }
+  // DIR itself is the user's: made and opened by path.
+  const fs::OutputPlace base_place = fs::place_of_user_path(options.output);
+  if (mkdirat(base_place.parent.get(), base_place.leaf.c_str(), 0755) != 0 && errno != EEXIST) {
+    throw IoError(fmt::format("cannot create output directory {}: {}", escape(options.output), std::strerror(errno)));
+  }
+  const fs::Fd base(openat(base_place.parent.get(), base_place.leaf.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base.valid()) {
+    throw IoError(fmt::format("cannot open output directory {}: {}", escape(options.output), std::strerror(errno)));
+  }
+  for (const AllTarget& target : targets) {
+    // Below DIR, everything is reached from DIR's handle, never following
+    // a symlink: an earlier image may have planted one.
+    const std::size_t slash = target.relative.rfind('/');
+    fs::OutputPlace place;
+    place.leaf = slash == std::string::npos ? target.relative : target.relative.substr(slash + 1);
+    place.parent_display = slash == std::string::npos ? options.output
+                                                      : fmt::format("{}/{}", options.output, target.relative.substr(0, slash));
+    place.display = fmt::format("{}/{}", options.output, target.relative);
+    place.leaf_is_users = false;
+    place.parent = slash == std::string::npos
+                       ? fs::Fd(fcntl(base.get(), F_DUPFD_CLOEXEC, 0))
+                       : fs::make_directories_nofollow(base.get(), target.relative.substr(0, slash), options.output);
+    const int parent_fd = place.parent.get();
+    fs::Fd parent_copy(fcntl(parent_fd, F_DUPFD_CLOEXEC, 0));
+    const std::string leaf = place.leaf;
+    const std::string display = place.display;
+    report(options, unpack_image(options, index, target.selected, target.layer_indices, std::move(place)));
+    if (options.nspawn) write_nspawn(index, *target.selected.image, parent_copy.get(), leaf, display);
   }
 }
 
@@ -235,8 +300,15 @@ void run(const cli::Options& options) {
     unpack_to_tar(options, *index, selected, layer_indices);
     return;
   }
-  report(options, unpack_image(options, *index, selected, layer_indices, options.output));
-  if (options.nspawn) write_nspawn(*index, *selected.image, options.output);
+  fs::OutputPlace place = fs::place_of_user_path(options.output);
+  if (options.nspawn && (place.leaf == "." || place.leaf == "..")) {
+    throw UsageError(fmt::format("--nspawn writes DIR.nspawn beside DIR: name the output directory with -o DIR, not {}",
+                                 escape(options.output)));
+  }
+  fs::Fd parent(fcntl(place.parent.get(), F_DUPFD_CLOEXEC, 0));
+  const std::string leaf = place.leaf;
+  report(options, unpack_image(options, *index, selected, layer_indices, std::move(place)));
+  if (options.nspawn) write_nspawn(*index, *selected.image, parent.get(), leaf, options.output);
 }
 
 }  // namespace undocker

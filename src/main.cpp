@@ -1,10 +1,12 @@
 // undocker: unpack a saved container image archive into a root filesystem.
 // The only catch-all: every failure becomes one ERROR:undocker: line and
 // the exit status of its class (SPEC section 1).
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -24,6 +26,9 @@ namespace {
 void prepare_process() {
   // Before any other thread exists, so that all of them block the signals.
   undocker::install_interrupt_handling();
+  // A reader that goes away is an EPIPE we unwind from (removing what is
+  // temporary), not a signal that kills us mid-way.
+  signal(SIGPIPE, SIG_IGN);
   // Modes come from the archive exactly; the user's umask must not mask them.
   umask(0);
   // Deep trees are walked with one descriptor per level.
@@ -51,8 +56,16 @@ int main(int argc, char** argv) {
     set_log_level(options.log_level);
     prepare_process();
     run(options);
-    if (std::fflush(stdout) != 0) throw IoError("cannot write to standard output");
+    if (std::fflush(stdout) != 0) {
+      if (errno == EPIPE) throw OutputClosed();
+      throw IoError(fmt::format("cannot write to standard output: {}", std::strerror(errno)));
+    }
     return kExitOk;
+  } catch (const OutputClosed&) {
+    // Silent, and the status a shell reports for SIGPIPE.
+    signal(SIGPIPE, SIG_DFL);
+    raise(SIGPIPE);
+    return 128 + SIGPIPE;
   } catch (const Error& error) {
     log(LogLevel::kError, "{}", error.what());
     return error.status();

@@ -173,7 +173,8 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
 
 UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
                            const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
-                           const std::string& output_dir) {
+                           fs::OutputPlace place) {
+  const std::string output_dir = place.display;
   const auto start = std::chrono::steady_clock::now();
   log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
   // Manifests and the config are small: check them before writing anything.
@@ -198,8 +199,9 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   verifier.start();
 
   const bool root = geteuid() == 0;
+  fs::OutputDir destination(std::move(place));
   try {
-    fs::RootDir output(output_dir);
+    fs::RootDir output(destination.open_root(), output_dir);
     Planning planning = plan(options, blobs, output.was_empty());
     const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
     bool done = false;
@@ -230,6 +232,8 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
     throw;
   }
   verifier.finish();
+  // Complete and verified: only now does the tree get its final name.
+  destination.commit();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log(LogLevel::kInfo, "extracted image {} ({}) into {}: {} layers, {} entries, {} bytes in {:.2f} s",
       escape(summary.image), escape(summary.id), escape(summary.output), summary.layers, summary.entries,

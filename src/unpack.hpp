@@ -8,6 +8,7 @@
 
 #include "archive/index.hpp"
 #include "cli/options.hpp"
+#include "fs/output_dir.hpp"
 #include "image/select.hpp"
 
 namespace undocker {
@@ -22,9 +23,11 @@ struct UnpackSummary {
   double seconds = 0;
 };
 
-/// Applies layer_indices of the selected image into output_dir.
+/// Applies layer_indices of the selected image into the directory at
+/// place. A missing or empty one is built beside it and renamed into place
+/// only once complete and verified (fs/output_dir.hpp).
 UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
                            const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
-                           const std::string& output_dir);
+                           fs::OutputPlace place);
 
 }  // namespace undocker

@@ -68,6 +68,10 @@ RootDir::RootDir(const std::string& path) : path_(path) {
   was_empty_ = is_empty_directory(root_->get());
 }
 
+RootDir::RootDir(Fd dir, std::string display) : root_(std::make_shared<Fd>(std::move(dir))), path_(std::move(display)) {
+  was_empty_ = is_empty_directory(root_->get());
+}
+
 void RootDir::forget_cache() {
   cached_fd_.reset();
   cached_dir_.clear();

@@ -23,6 +23,10 @@ class RootDir {
   /// Opens (creating it and its parents if missing) the output directory.
   explicit RootDir(const std::string& path);
 
+  /// Takes the already open output directory dir (see fs/output_dir);
+  /// display names it in messages.
+  RootDir(Fd dir, std::string display);
+
   int fd() const { return root_->get(); }
   const std::string& path() const { return path_; }
 

@@ -112,6 +112,7 @@ class StreamWriter {
           wait_writable();
           continue;
         }
+        if (errno == EPIPE) throw OutputClosed();
         fail(entry_, "write the tar stream", errno);
       }
       done += static_cast<std::size_t>(count);

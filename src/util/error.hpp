@@ -67,6 +67,14 @@ class Interrupted : public Error {
       : Error(static_cast<ExitStatus>(128 + signal_number), message) {}
 };
 
+/// The reader of our output went away (EPIPE on --tar or stdout): main()
+/// ends the run as SIGPIPE would have, silently, as tar and cat do, once
+/// everything temporary has been removed.
+class OutputClosed : public Error {
+ public:
+  OutputClosed() : Error(static_cast<ExitStatus>(128 + 13), "the reader of the output went away") {}
+};
+
 /// A filesystem or I/O failure outside any one entry (exit 1).
 class IoError : public Error {
  public:

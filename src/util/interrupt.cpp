@@ -28,7 +28,16 @@ std::atomic<int> g_signal{0};
 std::mutex g_paths_mutex;
 std::vector<std::string> g_paths;
 
-const char* signal_name(int signal_number) { return signal_number == SIGINT ? "SIGINT" : "SIGTERM"; }
+const char* signal_name(int signal_number) {
+  switch (signal_number) {
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    default: return "SIGTERM";
+  }
+}
+
+// "interrupted by SIGINT" (a user's ^C), "terminated by SIGTERM", "… SIGHUP".
+const char* signal_verb(int signal_number) { return signal_number == SIGINT ? "interrupted" : "terminated"; }
 
 void remove_registered_paths() {
   std::lock_guard lock(g_paths_mutex);
@@ -50,8 +59,8 @@ void watch(sigset_t signals) {
   std::this_thread::sleep_for(kGracePeriod);
   // Still running: leave without the pipeline's help.
   remove_registered_paths();
-  const std::string line = fmt::format("ERROR:undocker:{} by {}\n",
-                                       signal_number == SIGINT ? "interrupted" : "terminated", signal_name(signal_number));
+  const std::string line =
+      fmt::format("ERROR:undocker:{} by {}\n", signal_verb(signal_number), signal_name(signal_number));
   ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
   _exit(128 + signal_number);
@@ -64,6 +73,7 @@ void install_interrupt_handling() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread(watch, signals).detach();
 }
@@ -73,8 +83,7 @@ int interrupting_signal() { return g_signal.load(std::memory_order_relaxed); }
 void check_interrupted() {
   const int signal_number = interrupting_signal();
   if (signal_number == 0) return;
-  throw Interrupted(signal_number, fmt::format("{} by {}", signal_number == SIGINT ? "interrupted" : "terminated",
-                                               signal_name(signal_number)));
+  throw Interrupted(signal_number, fmt::format("{} by {}", signal_verb(signal_number), signal_name(signal_number)));
 }
 
 TemporaryPath::TemporaryPath(std::string path) : path_(std::move(path)) {

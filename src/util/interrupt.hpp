@@ -1,4 +1,4 @@
-// SIGINT and SIGTERM end a run cleanly: a thread of our own waits for them
+// SIGINT, SIGTERM and SIGHUP end a run cleanly: a thread of our own waits for them
 // (they are blocked everywhere else), the pipeline notices the flag between
 // entries and unwinds, so temporary files and directories are removed by
 // their owners as on any error. If the pipeline does not unwind within a
@@ -10,7 +10,7 @@
 
 namespace undocker {
 
-/// Blocks SIGINT/SIGTERM in this thread (and every thread it starts later)
+/// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and every thread it starts later)
 /// and starts the watcher. Call once, early in main, before other threads.
 void install_interrupt_handling();
 
