@@ -23,7 +23,7 @@
 #include "image/select.hpp"
 #include "output/json_report.hpp"
 #include "output/nspawn.hpp"
-#include "output/tar_writer.hpp"
+#include "stream_tar.hpp"
 #include "unpack.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
@@ -102,52 +102,6 @@ void write_nspawn(const archive::MemberIndex& index, const image::Image& image, 
   const std::string text = output::nspawn_settings(index.data(*config), image.config_member);
   fs::write_file_atomically(parent_fd, leaf + ".nspawn", text, shown);
   log(LogLevel::kInfo, "wrote {}", escape(shown));
-}
-
-// --tar: unpack into a private directory in $TMPDIR, stream it as one tar,
-// remove it. (The directory is what the tar must equal, so it is built the
-// one proven way.)
-void unpack_to_tar(const cli::Options& options, const archive::MemberIndex& index, const image::SelectedImage& selected,
-                   const std::vector<std::size_t>& layer_indices) {
-  fs::Fd out;
-  if (options.tar_output == "-") {
-    if (isatty(STDOUT_FILENO)) throw UsageError("refusing to write a tar stream to a terminal; redirect it or use --tar FILE");
-    out = fs::Fd(dup(STDOUT_FILENO));
-  } else {
-    out = fs::Fd(open(options.tar_output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  }
-  if (!out.valid()) throw IoError(fmt::format("cannot open {}: {}", escape(options.tar_output), std::strerror(errno)));
-
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string pattern = fmt::format("{}/undocker-tar-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-  if (!mkdtemp(pattern.data())) {
-    throw IoError(fmt::format("cannot create a temporary directory {}: {}", escape(pattern), std::strerror(errno)));
-  }
-  const TemporaryPath staging(pattern);
-  auto remove_staging = [&] {
-    const std::size_t slash = pattern.rfind('/');
-    fs::Fd parent(open(slash == 0 ? "/" : pattern.substr(0, slash).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (parent.valid()) fs::remove_tree_at(parent.get(), pattern.substr(slash + 1));
-  };
-  try {
-    const UnpackSummary summary = unpack_image(options, index, selected, layer_indices, fs::place_of_user_path(pattern));
-    {
-      StepTimer timer("write_tar");
-      fs::Fd root(open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!root.valid()) throw IoError(fmt::format("cannot open {}: {}", escape(pattern), std::strerror(errno)));
-      output::write_tree_as_tar(root.get(), out.get());
-    }
-    remove_staging();
-    if (options.json) {
-      // stdout may carry the tar itself: the summary goes to stderr then.
-      UnpackSummary shown = summary;
-      shown.output = options.tar_output;
-      report(options, shown, options.tar_output == "-" ? stderr : stdout);
-    }
-  } catch (...) {
-    remove_staging();
-    throw;
-  }
 }
 
 // Where --all puts an image below DIR: NAME/TAG, or ID when untagged. The
@@ -297,7 +251,9 @@ void run(const cli::Options& options) {
   }
   const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
   if (!options.tar_output.empty()) {
-    unpack_to_tar(options, *index, selected, layer_indices);
+    UnpackSummary summary = stream_image_as_tar(options, *index, selected, layer_indices);
+    // stdout may carry the tar itself: the summary goes to stderr then.
+    report(options, summary, options.tar_output == "-" ? stderr : stdout);
     return;
   }
   fs::OutputPlace place = fs::place_of_user_path(options.output);

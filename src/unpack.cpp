@@ -18,6 +18,7 @@
 #include "layer/decompress.hpp"
 #include "layer/plan.hpp"
 #include "layer/verify.hpp"
+#include "layer_blobs.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/progress.hpp"
@@ -33,42 +34,6 @@ unsigned writer_threads() {
   if (const char* forced = std::getenv("UNDOCKER_THREADS")) return static_cast<unsigned>(std::atoi(forced));
   const unsigned cores = std::thread::hardware_concurrency();
   return cores == 0 ? 1 : std::min(cores, 4u);
-}
-
-void verify_metadata(const archive::MemberIndex& index, const image::Image& image) {
-  if (!image.manifest_member.empty()) {
-    if (const std::optional<archive::Member> manifest = index.find_file(image.manifest_member)) {
-      layer::verify_blob(index.data(*manifest), image.manifest_digest, image.manifest_member);
-    }
-  }
-  if (!image.config_member.empty() && !image.config_digest.empty()) {
-    const std::optional<archive::Member> config = index.find_file(image.config_member);
-    if (!config) throw FormatError(fmt::format("{}: the image config is not in the archive", escape(image.config_member)));
-    layer::verify_blob(index.data(*config), image.config_digest, image.config_member);
-  }
-}
-
-struct LayerBlob {
-  const image::Layer* layer;
-  Bytes blob;
-  layer::Compression compression;
-};
-
-// Every selected layer's blob, found before anything is written.
-std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const image::Image& image,
-                                        const std::vector<std::size_t>& layer_indices) {
-  std::vector<LayerBlob> blobs;
-  for (std::size_t i : layer_indices) {
-    const image::Layer& layer = image.layers[i];
-    const std::optional<archive::Member> member = index.find_file(layer.member);
-    if (!member) {
-      throw FormatError(fmt::format("{}: layer {}{} is not in the archive", escape(layer.member), escape(layer.id),
-                                    layer.media_type.find("foreign") != std::string::npos ? " (a foreign layer)" : ""));
-    }
-    const Bytes blob = index.data(*member);
-    blobs.push_back(LayerBlob{&layer, blob, layer::detect_compression(blob)});
-  }
-  return blobs;
 }
 
 // Which entries upper layers replace anyway (layer/plan.hpp): only for an
@@ -151,7 +116,7 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
     const std::vector<bool>* skip = position < planning.plans.size() ? &planning.plans[position].skip : nullptr;
     layer::StreamingPlanner* streaming = position == 0 ? planning.streaming.get() : nullptr;
-    const layer::ApplyStats stats = layer::apply_layer(input, layer.member, writer, apply_options, skip, streaming);
+    const layer::ApplyStats stats = layer::apply_layer(input, position, layer.member, writer, apply_options, skip, streaming);
     if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
     if (streaming) {
       std::optional<std::vector<layer::LayerPlan>> plans = streaming->finish();
@@ -185,17 +150,7 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   // Blob digests (and the diffID of an uncompressed blob, the same bytes)
   // are checked on another core while the layers are written.
   layer::BlobVerifier verifier;
-  if (options.verify) {
-    for (const LayerBlob& item : blobs) {
-      std::vector<std::string> digests;
-      if (!item.layer->digest.empty()) digests.push_back(item.layer->digest);
-      const std::string& diff_id = item.layer->diff_id;
-      if (item.compression == layer::Compression::kNone && !diff_id.empty() && diff_id != item.layer->digest) {
-        digests.push_back(diff_id);
-      }
-      if (!digests.empty()) verifier.add(item.blob, std::move(digests), item.layer->member);
-    }
-  }
+  if (options.verify) queue_blob_digests(blobs, verifier);
   verifier.start();
 
   const bool root = geteuid() == 0;

@@ -16,6 +16,7 @@
 #include "fs/file_pool.hpp"
 #include "fs/fixups.hpp"
 #include "fs/root.hpp"
+#include "layer/tree_target.hpp"
 #include "tar/reader.hpp"
 
 namespace undocker::fs {
@@ -27,7 +28,7 @@ struct WriterOptions {
   unsigned threads = 0;    // workers finishing files; 0: all on the caller's thread
 };
 
-class TreeWriter {
+class TreeWriter : public layer::TreeTarget {
  public:
   TreeWriter(RootDir& root, WriterOptions options);
 
@@ -35,26 +36,26 @@ class TreeWriter {
   /// directory over a directory merges). File data is read from `data`.
   /// Throws EntryError (this entry cannot be made), FormatError (the entry
   /// is invalid) or IoError (the filesystem failed).
-  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data);
+  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) override;
 
   /// Makes the missing directories leading to clean_path, as writing an
   /// entry there would.
-  void make_parents(std::string_view clean_path) { open_parent(clean_path, "the entry", true); }
+  void make_parents(std::string_view clean_path) override { open_parent(clean_path, "the entry", true); }
 
   /// Deletes clean_path (a whole tree for a directory) if it exists; never
   /// follows a symlink in its last component. Returns true if removed.
-  bool remove(std::string_view clean_path);
+  bool remove(std::string_view clean_path) override;
 
   /// Deletes everything below clean_dir for which keep(path) is false;
   /// descends into kept directories. keep sees clean paths.
-  void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep);
+  void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep) override;
 
   /// Waits for every file, then applies deferred directory metadata
   /// (call once, at the end).
   std::size_t finish();
 
   /// Names the layer being applied, for errors raised on worker threads.
-  void set_layer_name(std::string layer_name) { layer_name_ = std::move(layer_name); }
+  void begin_layer(std::size_t, const std::string& layer_name) override { layer_name_ = layer_name; }
 
 
  private:

@@ -75,11 +75,11 @@ std::string join(std::string_view dir, std::string_view name) {
 
 }  // namespace
 
-ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
+ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::string& layer_name, TreeTarget& writer,
                        const ApplyOptions& options, const std::vector<bool>* skip, StreamingPlanner* streaming) {
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
-  writer.set_layer_name(layer_name);
+  writer.begin_layer(layer_index, layer_name);
   WrittenPaths written;
   tar::Entry entry;
   for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {

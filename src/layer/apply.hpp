@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/writer.hpp"
+#include "layer/tree_target.hpp"
 #include "layer/byte_source.hpp"
 #include "layer/plan.hpp"
 
@@ -34,12 +34,13 @@ struct ApplyStats {
   std::uint64_t skipped = 0;
 };
 
-/// Reads the layer tar from `source` and applies it through `writer`.
+/// Reads the layer tar from `source` and applies it to `target` (the disk,
+/// or the plan of the final tree). layer_index counts from the bottom.
 /// layer_name (the outer member) prefixes every error message.
 /// `skip`, when given (layer/plan), marks entries by ordinal that an upper
 /// layer replaces or deletes: they are read past, never written.
 /// `streaming`, instead, judges each entry of the bottom layer as it comes.
-ApplyStats apply_layer(ByteSource& source, const std::string& layer_name, fs::TreeWriter& writer,
+ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::string& layer_name, TreeTarget& target,
                        const ApplyOptions& options, const std::vector<bool>* skip = nullptr,
                        StreamingPlanner* streaming = nullptr);
 

@@ -310,6 +310,7 @@ bool TarReader::next(Entry& entry) {
       if (values.sparse_major && *values.sparse_major == "1") {
         entry.sparse = read_pax_1_0_sparse_map(*values.sparse_real_size);
         entry.size_bytes = data_remaining_;
+        data_offset_ = source_.position();  // the segments start after the map
       } else {
         SparseMap map;
         map.real_size = *values.sparse_real_size;

@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     undocker::fs::TreeWriter writer(root, undocker::fs::WriterOptions{false, false});
     std::unique_ptr<undocker::layer::ByteSource> source =
         undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
-    undocker::layer::apply_layer(*source, "fuzz-layer", writer, undocker::layer::ApplyOptions{true, true});
+    undocker::layer::apply_layer(*source, 0, "fuzz-layer", writer, undocker::layer::ApplyOptions{true, true});
     writer.finish();
   } catch (const undocker::Error&) {
   }

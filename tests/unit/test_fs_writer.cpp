@@ -62,7 +62,8 @@ class Extraction {
   /// Applies one layer, named layerN.tar in messages.
   layer::ApplyStats apply(const Buffer& layer) {
     layer::MemorySource source(layer);
-    return layer::apply_layer(source, "layer" + std::to_string(layers_++) + ".tar", *writer_, layer::ApplyOptions{});
+    const std::size_t index = layers_++;
+    return layer::apply_layer(source, index, "layer" + std::to_string(index) + ".tar", *writer_, layer::ApplyOptions{});
   }
 
   /// Applies the deferred directory metadata.

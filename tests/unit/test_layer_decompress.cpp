@@ -745,7 +745,7 @@ TEST_CASE("small files of a compressed layer, pinned in small chunks, never star
   fs::TreeWriter writer(root, fs::WriterOptions{false, false, false, 2});
   std::unique_ptr<ByteSource> source = open_read_ahead_source(open_decoder(blob, kMember), {8192, 3, 9});
   std::future<void> done = std::async(std::launch::async, [&] {
-    apply_layer(*source, kMember, writer, ApplyOptions{});
+    apply_layer(*source, 0, kMember, writer, ApplyOptions{});
     writer.finish();
   });
   if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {

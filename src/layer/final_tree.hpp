@@ -1,0 +1,112 @@
+// The plan of the final tree: the selected layers applied, in memory, by
+// the same rules (layer/apply) and with the same resolution as the
+// directory writer on disk (fs/writer, fs/root), so that every output that
+// is not a directory (the tar stream, the listing) reads one finished plan.
+//
+// Nothing here touches the disk. Each name is a node; each file system
+// object an inode, shared by the names a hardlink gave it. An inode keeps
+// its metadata and where its content comes from: the layer and the offset
+// of the entry's header in that layer's (decoded) tar stream, so that a
+// sink reads the data again from the mapped or decoded layer, never from a
+// copy.
+//
+// Resolution mirrors fs::RootDir: parent components follow symlinks inside
+// the root (absolute targets from the root, ".." stops at the root, at most
+// limits::kMaxSymlinkHops), the last component is never followed, missing
+// directories are made. Directory metadata is recorded by path and applied
+// once every layer is in, deepest first, as fs::DirFixups does.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "layer/tree_target.hpp"
+#include "tar/pax.hpp"
+#include "tar/reader.hpp"
+
+namespace undocker::layer {
+
+struct TreeInode {
+  tar::EntryType type = tar::EntryType::kDirectory;
+  std::uint32_t mode = 0755;
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  tar::Timestamp mtime;
+  std::uint64_t size_bytes = 0;  // a regular file's length (a sparse one's real size)
+  std::uint32_t dev_major = 0;
+  std::uint32_t dev_minor = 0;
+  std::string link_target;  // a symlink's target, as the archive wrote it
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  std::uint32_t layer = 0;          // the layer whose entry made it
+  std::uint64_t header_offset = 0;  // that entry's first header in the layer's (decoded) stream
+  std::uint64_t data_offset = 0;    // a regular file's data in that stream
+  std::uint64_t stored_bytes = 0;   // bytes of data stored there (a sparse file's segments)
+  std::shared_ptr<const tar::SparseMap> sparse;  // where a sparse file's segments go
+  bool described = false;           // a directory: some entry gave its metadata
+};
+
+class FinalTree final : public TreeTarget {
+ public:
+  FinalTree();
+
+  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) override;
+  void make_parents(std::string_view clean_path) override;
+  bool remove(std::string_view clean_path) override;
+  void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep) override;
+  void begin_layer(std::size_t index, const std::string& layer_name) override;
+
+  /// Applies the recorded directory metadata (call once, after the last layer).
+  void finish();
+
+  /// Every name of the final tree, depth first, the children of each
+  /// directory in bytewise order; the root first, as "". visit gets the
+  /// clean path and the inode id.
+  void walk(const std::function<void(const std::string& path, std::uint32_t inode)>& visit) const;
+
+  const TreeInode& inode(std::uint32_t id) const { return inodes_[id]; }
+  std::size_t inode_count() const { return inodes_.size(); }
+
+ private:
+  struct Node {
+    std::string name;
+    std::uint32_t parent = 0;
+    std::uint32_t inode = 0;
+    std::map<std::string, std::uint32_t, std::less<>> children;  // a directory's
+  };
+  struct DirRecord {
+    std::uint32_t mode = 0;
+    std::int64_t uid = 0;
+    std::int64_t gid = 0;
+    tar::Timestamp mtime;
+  };
+
+  bool is_directory(std::uint32_t node) const { return inodes_[nodes_[node].inode].type == tar::EntryType::kDirectory; }
+  // The directory clean_dir names, or none with error set (ENOENT, ENOTDIR,
+  // ELOOP, ENAMETOOLONG). Made directories get `made_mtime`.
+  bool resolve_dir(std::string_view clean_dir, bool create, const tar::Timestamp& made_mtime, std::uint32_t& node,
+                   int& error);
+  std::uint32_t open_parent(std::string_view clean_path, const tar::Timestamp& made_mtime);
+  std::uint32_t add_node(std::uint32_t parent, std::string_view name, std::uint32_t inode);
+  std::uint32_t new_inode(TreeInode inode);
+  std::uint32_t new_directory(const tar::Timestamp& mtime, std::uint32_t mode);
+  // Removes what stands at parent/leaf (a whole tree for a directory),
+  // unless keep_directory and it is one.
+  void clear_for(std::uint32_t parent, std::string_view leaf, std::string_view clean_path, bool keep_directory);
+  void detach(std::uint32_t node);
+  void prune_at(std::uint32_t dir, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep);
+  void forget_records(std::string_view clean_path);
+
+  std::vector<Node> nodes_;  // [0]: the root
+  std::vector<TreeInode> inodes_;
+  std::map<std::string, DirRecord> records_;  // directory metadata, by the path the entry named
+  std::uint32_t layer_ = 0;
+  std::string layer_name_;
+};
+
+}  // namespace undocker::layer
