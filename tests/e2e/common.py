@@ -8,9 +8,10 @@
   trusted (generated or real) layers only.
 - run_undocker(): runs the binary jailed in bubblewrap (host read-only, only
   the test's scratch directory writable), returns rc/stdout/stderr.
-- Suite / Check: one line per check, `N passed, M failed` at the end, exit 1
-  on failure and 77 when everything was skipped; each check gets a scratch
-  directory that is removed when it passes and kept (path printed) when not.
+- Suite / Check: one line per check, `N passed, M failed[, K skipped]` at
+  the end (`: all skipped` when nothing ran), exit 1 on failure and 77 when
+  everything was skipped; each check gets a scratch directory that is
+  removed when it passes and kept (path printed) when not.
 - Sentinels: a directory beside DIR whose snapshot must not change.
 
 The binary comes from argv[1] or the environment variable UNDOCKER.
@@ -569,9 +570,16 @@ class Check:
         self.tmp = os.path.join(self.scratch, "tmp")
         os.makedirs(self.tmp)
         self.notes = []
+        # Directories the check made outside its scratch directory (one
+        # another user can reach, say): removed with it, or kept with it.
+        self.elsewhere = []
 
     def path(self, *parts):
         return os.path.join(self.scratch, *parts)
+
+    def directories(self):
+        """The scratch directory and those made elsewhere."""
+        return [self.scratch] + self.elsewhere
 
     def write(self, name, data):
         path = self.path(name)
@@ -777,19 +785,13 @@ class Suite:
         global UNDOCKER
         UNDOCKER = undocker_binary()
         if os.geteuid() != 0:
-            print("SKIP: the suites run as root (owners, device nodes, bwrap --cap-add ALL)")
-            print("0 passed, 0 failed")
-            return SKIP
+            return skip_suite("the suites run as root (owners, device nodes, bwrap --cap-add ALL)")
         if shutil.which("bwrap") is None:
-            print("SKIP: bubblewrap (bwrap) is not installed; the suite only runs the binary jailed")
-            print("0 passed, 0 failed")
-            return SKIP
+            return skip_suite("bubblewrap (bwrap) is not installed; the suite only runs the binary jailed")
         if setup:
             reason = setup()
             if reason:
-                print(f"SKIP: {reason}")
-                print("0 passed, 0 failed")
-                return SKIP
+                return skip_suite(reason)
         only = os.environ.get("E2E_ONLY")
         passed = failed = skipped = 0
         for name, fn in self.checks:
@@ -801,31 +803,50 @@ class Suite:
             except Skip as why:
                 skipped += 1
                 print(f"skip {name}: {why}")
-                _rmtree(check.scratch)
+                for path in check.directories():
+                    _rmtree(path)
             except Failure as why:
                 failed += 1
-                print(f"FAIL {name}: scratch kept in {check.scratch}")
+                print(f"FAIL {name}: scratch kept in {' and '.join(check.directories())}")
                 for line in str(why).splitlines():
                     print("     " + line)
             except Exception:
                 failed += 1
-                print(f"FAIL {name}: exception in the test, scratch kept in {check.scratch}")
+                print(f"FAIL {name}: exception in the test, scratch kept in {' and '.join(check.directories())}")
                 for line in traceback.format_exc().splitlines():
                     print("     " + line)
             else:
                 passed += 1
                 print(f"ok   {name}")
                 if os.environ.get("E2E_KEEP"):
-                    print(f"     scratch kept in {check.scratch} (E2E_KEEP)")
+                    print(f"     scratch kept in {' and '.join(check.directories())} (E2E_KEEP)")
                 else:
-                    _rmtree(check.scratch)
+                    for path in check.directories():
+                        _rmtree(path)
             sys.stdout.flush()
-        print(f"{passed} passed, {failed} failed")
+        print(closing_line(passed, failed, skipped))
         if failed:
             return 1
         if passed == 0 and skipped:
             return SKIP
         return 0
+
+
+def closing_line(passed, failed, skipped=0, reason=None):
+    """`N passed, M failed`, then the skips: a run where nothing ran says so."""
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    if passed == 0 and failed == 0:
+        line += (": all skipped" + (f": {reason}" if reason else "")) if skipped or reason else ": nothing ran"
+    return line
+
+
+def skip_suite(reason):
+    """The whole suite cannot run here: say why, and exit 77 (meson: SKIP)."""
+    print(f"SKIP: {reason}")
+    print(closing_line(0, 0, reason=reason))
+    return SKIP
 
 
 def _rmtree(path):

@@ -16,15 +16,21 @@ Where else an item is checked (grep the name):
   - tests/unit/test_fs_writer.cpp: the writer's rules without the CLI
 
 Non-root checks run the binary as uid/gid 65534 (setpriv) inside an
-unprivileged bwrap (host read-only, only the check's scratch writable).
+unprivileged bwrap (host read-only, only the stage's work/ writable): a
+copy of the binary and the archives are staged first in a fresh directory
+that user can reach (NobodyStage), since the checkout may lie under a 0700
+home; nonroot_binary_and_archive_in_a_0700_home keeps that so.
 
 usage: test_fidelity.py UNDOCKER     (as root)
 """
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -87,30 +93,120 @@ def xattr_names(path):
 
 # ---------------------------------------------------------- running as nobody
 
+# Where a stage for uid 65534 may go: the scratch base first, then the usual
+# world-traversable temporary directories.
+STAGE_BASES = ("/tmp", "/var/tmp", "/dev/shm")
+_jail_probe = None
+
+
+def reachable_by_nobody(path):
+    """Whether uid/gid 65534 (no other groups) can traverse every directory
+    down to path, and exec files there (no noexec mount)."""
+    path = os.path.realpath(path)
+    if not os.path.isdir(path) or os.statvfs(path).f_flag & os.ST_NOEXEC:
+        return False
+    while True:
+        st = os.stat(path)
+        bit = stat.S_IXUSR if st.st_uid == NOBODY else stat.S_IXGRP if st.st_gid == NOBODY else stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
 def unprivileged_jail_works():
-    proc = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
-                           "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"],
-                          capture_output=True, text=True)
-    return proc.returncode == 0, proc.stderr.strip()
+    global _jail_probe
+    if _jail_probe is None:
+        proc = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                               "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--chdir", "/",
+                               "--", "true"], capture_output=True, text=True, cwd="/")
+        _jail_probe = (proc.returncode == 0, proc.stderr.strip())
+    return _jail_probe
 
 
-def run_as_nobody(t, args):
-    """undocker args as uid/gid 65534 with no capabilities, in an unprivileged
-    bwrap; the scratch directory is handed to that user first."""
-    if shutil.which("setpriv") is None:
-        raise Skip("setpriv (util-linux) is not installed")
-    works, why = unprivileged_jail_works()
-    if not works:
-        raise Skip(f"bwrap does not run as uid {NOBODY} here (unprivileged user namespaces?): {why}")
-    for path in (t.scratch, t.tmp):
-        os.chown(path, NOBODY, NOBODY)
+def as_nobody_command(binary, work, args, env=()):
+    """setpriv to uid/gid 65534 with no capabilities, then an unprivileged
+    bwrap: host read-only, only work writable."""
     command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
                "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-               "--bind", t.scratch, t.scratch, "--chdir", t.scratch, "--setenv", "TMPDIR", t.tmp, "--",
-               common.UNDOCKER] + [str(a) for a in args]
-    proc = subprocess.run(command, capture_output=True, timeout=300)
-    return common.Result(args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                         proc.stderr.decode("utf-8", "replace"), 0.0)
+               "--bind", work, work, "--chdir", work]
+    for name, value in env:
+        command += ["--setenv", name, value]
+    return command + ["--", binary] + [str(a) for a in args]
+
+
+class NobodyStage:
+    """What uid 65534 needs, put where it can reach it: wherever the checkout
+    lives (root's home is 0700) and wherever the scratch directory is. A
+    fresh directory of ours (made 0755: it is ours, nothing of the user's
+    changes mode) in the first base that user can traverse, holding a copy
+    of the binary (and of any library it links from a place that user
+    cannot reach) and work/, handed to 65534: the archives, DIR and TMPDIR.
+    Removed with the check's scratch directory, or kept with it."""
+
+    def __init__(self, t, binary=None):
+        if shutil.which("setpriv") is None:
+            raise Skip("setpriv (util-linux) is not installed")
+        works, why = unprivileged_jail_works()
+        if not works:
+            raise Skip(f"bwrap does not run as uid {NOBODY} here (unprivileged user namespaces?): {why}")
+        bases = [t.suite.base] + [b for b in STAGE_BASES if b != t.suite.base]
+        base = next((b for b in bases if reachable_by_nobody(b)), None)
+        if base is None:
+            raise Skip(f"no directory uid {NOBODY} can reach and exec from: {', '.join(bases)}")
+        self.dir = tempfile.mkdtemp(prefix=f"undocker-e2e-nobody-{t.suite.name}-", dir=base)
+        t.elsewhere.append(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.binary = os.path.join(self.dir, "undocker")
+        shutil.copy(binary or common.UNDOCKER, self.binary)
+        os.chmod(self.binary, 0o755)
+        self.env = []
+        libraries = unreachable_libraries(binary or common.UNDOCKER)
+        if libraries:
+            lib = os.path.join(self.dir, "lib")
+            os.mkdir(lib, 0o755)
+            for path in libraries:
+                shutil.copy(path, lib)
+            self.env.append(("LD_LIBRARY_PATH", lib))
+        self.work = os.path.join(self.dir, "work")
+        self.tmp = os.path.join(self.work, "tmp")
+        for path in (self.work, self.tmp):
+            os.mkdir(path, 0o700)
+            os.chown(path, NOBODY, NOBODY)
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    def add(self, path):
+        """A copy of the file at path in work/, readable by 65534."""
+        copy = self.path(os.path.basename(path))
+        shutil.copy(path, copy)
+        os.chmod(copy, 0o644)
+        return copy
+
+    def run(self, args):
+        """undocker args as 65534, jailed with only work/ writable."""
+        env = dict(os.environ)
+        env.pop("UNDOCKER_NO_PLAN", None)
+        command = as_nobody_command(self.binary, self.work, args, [("TMPDIR", self.tmp)] + self.env)
+        start = time.monotonic()
+        proc = subprocess.run(command, capture_output=True, timeout=300, env=env, cwd="/")
+        return common.Result(args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                             proc.stderr.decode("utf-8", "replace"), time.monotonic() - start)
+
+
+def unreachable_libraries(binary):
+    """Shared libraries ldd resolves for binary in places 65534 cannot reach
+    (a wrap fallback built as a shared library in a 0700 build directory)."""
+    proc = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    found = []
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "=>" and parts[2].startswith("/"):
+            if not reachable_by_nobody(os.path.dirname(parts[2])):
+                found.append(parts[2])
+    return found
 
 
 def archive_of(t, layers, name):
@@ -545,13 +641,18 @@ def _(t):
     t.entry("srv/tree/a/h", mtime=T + 7)
     t.entry("srv/late", type="dir", mode=0o751, mtime=T + 10)
     t.entry("srv/late/sub", type="dir", mode=0o750, mtime=T + 8)
+
+
+@suite.check("directory_metadata_last_deepest_first_as_nobody")
+def _(t):
     # As another user, DAC applies: a parent made 0500 or 0000 before its
     # children's metadata would lock undocker out of them. Deepest first works.
     nonroot = FidelityLayer().dir("locked", mode=0o500, mtime=T + 30).dir("locked/none", mode=0o000, mtime=T + 31)
     nonroot.dir("locked/none/deep", mode=0o555, mtime=T + 32).file("locked/none/deep/f", "f", mode=0o444, mtime=T + 33)
-    archive = archive_of(t, [nonroot, FidelityLayer().file("top", "second layer")], "nonroot.tar")
-    out = t.path("as-nobody")
-    result = run_as_nobody(t, ["-f", archive, "-o", out])
+    stage = NobodyStage(t)
+    archive = stage.add(archive_of(t, [nonroot, FidelityLayer().file("top", "second layer")], "nonroot.tar"))
+    out = stage.path("as-nobody")
+    result = stage.run(["-f", archive, "-o", out])
     t.expect_rc(result, 0)
     t.entry("locked", type="dir", mode=0o500, uid=NOBODY, mtime=T + 30, root=out)
     t.entry("locked/none", type="dir", mode=0o000, uid=NOBODY, mtime=T + 31, root=out)
@@ -573,9 +674,10 @@ def _(t):
              .xfile("ping2", "p2", {"security.capability": CAP_NET_BIND_EP}, mode=0o755, mtime=T + 4)
              .file("trusted", "t", xattrs={"trusted.a": "1", "user.kept": "yes"}, mtime=T + 5)
              .fifo("fifo", mode=0o600, mtime=T + 6))
-    archive = archive_of(t, [layer, FidelityLayer().file("second", "s")], "policy.tar")
-    out = t.path("as-nobody")
-    result = run_as_nobody(t, ["-f", archive, "-o", out])
+    stage = NobodyStage(t)
+    archive = stage.add(archive_of(t, [layer, FidelityLayer().file("second", "s")], "policy.tar"))
+    out = stage.path("as-nobody")
+    result = stage.run(["-f", archive, "-o", out])
     t.expect_rc(result, 0)
     for rel in ("etc", "etc/owned", "etc/link", "ping", "ping2", "trusted", "fifo", "second"):
         t.entry(rel, uid=NOBODY, gid=NOBODY, root=out)
@@ -593,13 +695,13 @@ def _(t):
     t.eq(result.errors, [], "ERROR lines")
     # Device nodes: an error (exit 1, one ERROR line naming the entry)...
     devices = FidelityLayer().file("before", "b").chardev("dev-null", 1, 3).blockdev("dev-sda", 8, 0).file("after", "a")
-    archive = archive_of(t, [devices], "devices.tar")
-    result = run_as_nobody(t, ["-f", archive, "-o", t.path("dev-strict")])
+    archive = stage.add(archive_of(t, [devices], "devices.tar"))
+    result = stage.run(["-f", archive, "-o", stage.path("dev-strict")])
     t.expect_rc(result, 1)
     t.expect_one_error(result, "dev-null")
     # ... and with -i a warning per node, the rest extracted.
-    out = t.path("dev-ignored")
-    result = run_as_nobody(t, ["-i", "-f", archive, "-o", out])
+    out = stage.path("dev-ignored")
+    result = stage.run(["-i", "-f", archive, "-o", out])
     t.expect_rc(result, 0)
     warned = [line for line in result.err_lines if line.startswith("WARNING:undocker:")]
     t.true(any("dev-null" in line for line in warned) and any("dev-sda" in line for line in warned),
@@ -608,6 +710,57 @@ def _(t):
     t.absent("dev-sda", root=out)
     t.entry("before", content="b", uid=NOBODY, root=out)
     t.entry("after", content="a", uid=NOBODY, root=out)
+
+
+@suite.check("nonroot_binary_and_archive_in_a_0700_home")
+def _(t):
+    # Issue 16: cloned under root's home (0700), uid 65534 could not exec the
+    # built binary. Here the binary and the archive always lie in a fresh
+    # mktemp -d (0700, as /root), wherever CI cloned: the stage must still
+    # give that user what it needs, and no mode or owner of the home, the
+    # checkout or the build directory may change.
+    home = tempfile.mkdtemp(prefix="undocker-e2e-home-", dir=t.suite.base)
+    t.elsewhere.append(home)
+    src = os.path.join(home, "undocker", "build", "src")
+    os.makedirs(src)
+    binary = os.path.join(src, "undocker")
+    shutil.copy(common.UNDOCKER, binary)
+    archive = os.path.join(home, "undocker", "image.tar")
+    layer = (FidelityLayer().dir("etc", mode=0o755, uid=1234, mtime=T)
+             .file("etc/hostname", "from a 0700 home\n", mode=0o600, uid=1234, gid=1234, mtime=T + 1))
+    docker_archive(Image([layer.bytes()], tags=["fidelity:latest"]), archive)
+    watched = [home, src] + ancestors(home) + ancestors(common.UNDOCKER)
+    before = owners_and_modes(watched)
+    stage = NobodyStage(t, binary=binary)
+    # The control: as 65534 the binary cannot even be run where it lies, so
+    # the run below succeeds only through the stage.
+    control = subprocess.run(as_nobody_command(binary, stage.work, ["--version"]), capture_output=True, text=True,
+                             cwd="/")
+    t.true(control.returncode != 0 and "Permission denied" in control.stderr,
+           f"uid {NOBODY} runs {binary} in place (exit {control.returncode}, {control.stderr.strip()!r}): "
+           "the 0700 home does not shut it out, so this check proves nothing")
+    out = stage.path("out")
+    result = stage.run(["-f", stage.add(archive), "-o", out])
+    t.expect_rc(result, 0)
+    t.entry("etc", type="dir", mode=0o755, uid=NOBODY, gid=NOBODY, mtime=T, root=out)
+    t.entry("etc/hostname", content="from a 0700 home\n", mode=0o600, uid=NOBODY, gid=NOBODY, mtime=T + 1, root=out)
+    t.eq(owners_and_modes(watched), before, "modes and owners of the home, the checkout and their parents")
+    t.eq(stat.S_IMODE(os.stat(home).st_mode), 0o700, "mode of the home")
+
+
+def ancestors(path):
+    """Every directory above path, up to /."""
+    found = []
+    path = os.path.dirname(os.path.abspath(path))
+    while True:
+        found.append(path)
+        if path == "/":
+            return found
+        path = os.path.dirname(path)
+
+
+def owners_and_modes(paths):
+    return {path: (oct(os.stat(path).st_mode), os.stat(path).st_uid, os.stat(path).st_gid) for path in paths}
 
 
 # ------------------------------------------------------------------ planner

@@ -126,42 +126,95 @@ def _(t):
     t.expect_rc(r, 1)
 
 
-def interrupted(t, signum):
-    """Feed half an archive through a pipe, then stall; signal the binary
-    (run unjailed so the signal reaches it directly: the input is benign)."""
+def interrupted(t, signum, name):
+    """Feed half an archive through a pipe, then stall; once the binary has
+    spooled all of it (so it is surely spooling, its handlers in place,
+    however loaded the machine), signal the binary inside the jail."""
+    common = sys.modules["common"]
     data = open(generated_archive(t, big=True), "rb").read()
-    env = dict(os.environ, TMPDIR=t.tmp)
-    proc = subprocess.Popen([sys.modules["common"].UNDOCKER, "-o", t.out], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=t.scratch)
+    half = len(data) // 2
+    env = {k: v for k, v in os.environ.items() if k != "UNDOCKER_NO_PLAN"}
+    env["TMPDIR"] = t.tmp
+    command = common.JAIL + ["--bind", t.scratch, t.scratch, "--cap-add", "ALL", "--chdir", t.scratch, "--",
+                             common.UNDOCKER, "-o", t.out]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        proc.stdin.write(data[: len(data) // 2])
+        proc.stdin.write(data[:half])
         proc.stdin.flush()
-        time.sleep(0.5)
+        pid, spooled = None, 0
+        deadline = time.monotonic() + 120  # only a hang bound: the event ends the wait
+        while spooled < half:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure(f"the binary {'exited' if proc.poll() is not None else 'is still running'} "
+                              f"with {spooled} of the {half} bytes fed spooled in TMPDIR")
+            time.sleep(0.01)
+            pid = pid or binary_pid(proc.pid, common.UNDOCKER)
+            spooled = spool_bytes(pid, t.tmp) if pid else 0
         during = os.listdir(t.tmp)
-        proc.send_signal(signum)
+        os.kill(pid, signum)
         try:
-            _, stderr = proc.communicate(timeout=30)
+            # stdin stays open: the exit must come from the signal, not from EOF.
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise Failure(f"still running 30 s after signal {signum}")
+            raise Failure(f"still running 60 s after signal {signum}")
+        stderr = proc.stderr.read().decode("utf-8", "replace")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    t.true(proc.returncode != 0, f"exit status 0 after signal {signum}")
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    t.eq(proc.returncode, 128 + signum, f"exit status after {name} (stderr: {stderr.strip()!r})")
+    t.eq([line for line in stderr.splitlines() if line.startswith("ERROR:undocker:")],
+         [f"ERROR:undocker:{'interrupted' if signum == signal.SIGINT else 'terminated'} by {name}"], "ERROR lines")
     t.tmp_empty()
     t.eq(during, [], "TMPDIR while spooling (the spool file should be unlinked)")
 
 
-@suite.check("SIGTERM while spooling a pipe: TMPDIR empty, non-zero exit")
-def _(t):
-    interrupted(t, signal.SIGTERM)
+def binary_pid(parent, binary):
+    """The process below parent (bwrap) running binary, or None."""
+    todo = [parent]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            try:
+                if os.path.realpath(f"/proc/{kid}/exe") == os.path.realpath(binary):
+                    return kid
+            except OSError:
+                pass
+        todo += kids
+    return None
 
 
-@suite.check("SIGINT while spooling a pipe: TMPDIR empty, non-zero exit")
+def spool_bytes(pid, tmpdir):
+    """Size of the unlinked file in tmpdir that pid has open (the spool), or 0."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(tmpdir + "/"):
+                return os.stat(f"/proc/{pid}/fd/{fd}").st_size
+        except OSError:
+            pass
+    return 0
+
+
+@suite.check("SIGTERM while spooling a pipe: TMPDIR empty, exit 143, one ERROR line")
 def _(t):
-    interrupted(t, signal.SIGINT)
+    interrupted(t, signal.SIGTERM, "SIGTERM")
+
+
+@suite.check("SIGINT while spooling a pipe: TMPDIR empty, exit 130, one ERROR line")
+def _(t):
+    interrupted(t, signal.SIGINT, "SIGINT")
 
 
 if __name__ == "__main__":

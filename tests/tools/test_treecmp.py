@@ -34,7 +34,7 @@ def build(dest):
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root")
-        print("0 passed, 0 failed")
+        print("0 passed, 0 failed: all skipped: needs root")
         return 77
     scratch = tempfile.mkdtemp(prefix="treecmp-selftest-")
     passed = failed = 0

@@ -189,6 +189,7 @@ class PatternDecoder final : public Decoder {
   struct Probe {
     std::atomic<std::uint64_t> produced_bytes = 0;
     std::atomic<bool> destroyed = false;
+    std::chrono::milliseconds fill_time{0};  // a slow decoder: each fill takes at least this long
   };
 
   PatternDecoder(std::uint64_t total_bytes, std::size_t max_fill_bytes, std::optional<std::uint64_t> fail_at,
@@ -201,6 +202,7 @@ class PatternDecoder final : public Decoder {
     std::uint64_t limit = total_bytes_;
     if (fail_at_) limit = std::min(limit, *fail_at_);
     if (fail_at_ && produced_ == *fail_at_) fail(fmt::format("broken at {}", produced_));
+    if (probe_.fill_time.count() > 0) std::this_thread::sleep_for(probe_.fill_time);
     const std::size_t count =
         static_cast<std::size_t>(std::min<std::uint64_t>({capacity, max_fill_bytes_, limit - produced_}));
     for (std::size_t i = 0; i < count; ++i) out[i] = pattern_byte(produced_ + i);
@@ -545,44 +547,75 @@ TEST_CASE("a decoder error surfaces after every byte decoded before it") {
   }
 }
 
+// Polls `ready` until it holds; false after a minute (a hang bound, far
+// beyond any load, not a timing).
+template <typename Predicate>
+bool wait_until(Predicate ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// Destroys the source; a destructor that never returns (its decoder thread
+// does not stop) fails here instead of at meson's timeout.
+void destroy_source(std::unique_ptr<ByteSource> source, const PatternDecoder::Probe& probe) {
+  std::future<void> done = std::async(std::launch::async, [&source] { source.reset(); });
+  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    FAIL_CHECK("destroying the read-ahead source does not return: its decoder thread never stops");
+    std::abort();  // the stuck thread cannot be joined
+  }
+  CHECK(probe.destroyed);
+}
+
 TEST_CASE("destroying a read-ahead source early stops its thread") {
-  const auto destroy_quickly = [](std::unique_ptr<ByteSource> source, PatternDecoder::Probe& probe) {
-    const auto start = std::chrono::steady_clock::now();
-    source.reset();
-    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
-    CHECK(probe.destroyed);
-  };
-  SUBCASE("before any read, with the decoder still filling") {
+  // What is checked is work, not time (a loaded machine only delays it): the
+  // decoder stops within a fill of the destruction, and the destructor
+  // returns.
+  constexpr std::size_t kChunk = 65536;
+  SUBCASE("mid-chunk, with the decoder still filling it") {
+    // 64 bytes per fill of at least 1 ms: filling the 1 MiB chunk takes over
+    // 16 s. A destructor that let the decoder finish its chunk would leave
+    // 1 MiB produced; one that stops it, a few fills past the first.
     PatternDecoder::Probe probe;
-    destroy_quickly(open_pattern(kEndless, 64, std::nullopt, probe, {std::size_t{64} << 20, 3}), probe);
+    probe.fill_time = std::chrono::milliseconds(1);
+    constexpr std::size_t kBigChunk = std::size_t{1} << 20;
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 64, std::nullopt, probe, {kBigChunk, 3});
+    REQUIRE(wait_until([&] { return probe.produced_bytes > 0; }));
+    destroy_source(std::move(source), probe);
+    CHECK(probe.produced_bytes.load() < kBigChunk);
   }
   SUBCASE("with every chunk full and the decoder waiting") {
     PatternDecoder::Probe probe;
-    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3});
-    while (probe.produced_bytes < 3 * 65536) std::this_thread::yield();
-    destroy_quickly(std::move(source), probe);
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3});
+    REQUIRE(wait_until([&] { return probe.produced_bytes >= 3 * kChunk; }));
+    destroy_source(std::move(source), probe);
+    CHECK(probe.produced_bytes.load() == 3 * kChunk);  // woken to stop, not to decode on
   }
   SUBCASE("after reading part of the stream") {
     PatternDecoder::Probe probe;
-    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {65536, 3});
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, std::nullopt, probe, {kChunk, 3});
     CHECK(matches_pattern(source->read_exact(100'000), 0));
-    destroy_quickly(std::move(source), probe);
+    destroy_source(std::move(source), probe);
   }
   SUBCASE("after the decoder failed") {
     PatternDecoder::Probe probe;
-    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, 10, probe, {65536, 3});
+    std::unique_ptr<ByteSource> source = open_pattern(kEndless, 4096, 10, probe, {kChunk, 3});
     CHECK_THROWS_AS(source->read_exact(100), FormatError);
-    destroy_quickly(std::move(source), probe);
+    destroy_source(std::move(source), probe);
   }
 }
 
 // Waits until the decoder has produced `bytes`, then checks that it stops
-// there (it waits for the reader or for a pin to go).
+// there (it waits for the reader or for a pin to go). The 50 ms only give
+// a decoder that runs on a chance to show it; a loaded machine can hide
+// that (a missed failure), never fail a decoder that stops.
 void check_decoder_stops_at(const PatternDecoder::Probe& probe, std::uint64_t bytes) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (probe.produced_bytes < bytes && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  wait_until([&] { return probe.produced_bytes >= bytes; });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(probe.produced_bytes == bytes);
+  CHECK(probe.produced_bytes.load() == bytes);
 }
 
 TEST_CASE("read-ahead decodes no further than its chunks") {
@@ -654,10 +687,9 @@ TEST_CASE("open_decompressed reads a compressed blob over 1 MiB ahead, on a thre
     std::unique_ptr<ByteSource> small_source = open_decompressed(small, kMember);
     CHECK(read_all(*large_source) == noise);
   }
-  for (int attempt = 0; attempt < 100 && thread_count() > threads_before; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  CHECK(thread_count() <= threads_before);
+  // A joined thread leaves /proc/self/task a little later: wait for that
+  // (a leaked thread never leaves, and fails after a minute).
+  CHECK(wait_until([&] { return thread_count() <= threads_before; }));
 }
 
 TEST_CASE("a 1 GiB bomb streams in bounded memory") {
