@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   } catch (const Error& error) {
     log(LogLevel::kError, "{}", error.what());
+    for (const std::string& note : error.notes()) log_note(note);
     return error.status();
   } catch (const std::bad_alloc&) {
     log(LogLevel::kError, "out of memory");

@@ -514,7 +514,7 @@ class TreeTarWriter {
   }
 
   [[noreturn]] static void shrank(const std::string& path, std::uint64_t size_bytes, std::uint64_t done) {
-    throw IoError(fmt::format("{}: shrank from {} to {} bytes while being archived", escape(path), size_bytes, done));
+    throw IoError(fmt::format("{}: shrank from {} to {} while being archived", escape(path), size_bytes, count_of(done, "byte")));
   }
 
   static std::string read_link(int dir_fd, const std::string& name, const struct stat& st, const std::string& path) {
