@@ -217,8 +217,8 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
     if (!done) {
       // Rare (a later entry of the bottom layer needs a file it skipped):
       // the directory started empty, so empty it and apply every layer.
-      log(LogLevel::kInfo, "the plan to skip files that upper layers replace does not hold for layer {} (a later "
-          "entry needs a skipped file): starting over, applying every layer in full", escape(blobs[0].layer->id));
+      log(LogLevel::kInfo, "the plan does not hold for layer {} (a later entry needs a file skipped because an "
+          "upper layer replaces it): starting over, applying every layer in full", escape(blobs[0].layer->id));
       if (!fs::remove_children(output.fd())) {
         throw IoError(fmt::format("cannot empty {} to start over: {}", escape(output_dir), std::strerror(errno)));
       }
