@@ -26,12 +26,17 @@ prefix of one. Without IMAGE the archive must hold exactly one image.
 
 constexpr const char* kExamples = R"(
 Examples:
-  docker save IMAGE | undocker -o DIR IMAGE        the original's way: the archive on stdin
-  undocker -f busybox.tar -o rootfs                 the archive's only image into rootfs
-  undocker -f bundle.tar --list                     the images and tags in an archive
-  undocker -f busybox.tar --layers -v               layers: digests, sizes, created_by
-  undocker -f bundle.tar --all -o images            every image into images/NAME/TAG
-  undocker -f nginx.tar --tar - | machinectl import-tar - nginx
+  The original's way, the archive on standard input:
+    docker save IMAGE | undocker -o DIR IMAGE
+  The archive's only image into rootfs:
+    undocker -f busybox.tar -o rootfs
+  The images and tags in an archive, then every image into images/NAME/TAG:
+    undocker -f bundle.tar --list
+    undocker -f bundle.tar --all -o images
+  The layers with diffIDs, media types, sizes and the commands that made them:
+    undocker -f busybox.tar --layers -v
+  One tar stream instead of a directory:
+    undocker -f nginx.tar --tar - | machinectl import-tar - nginx
 )";
 
 constexpr const char* kExitStatuses = R"(
