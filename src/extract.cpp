@@ -22,6 +22,7 @@
 #include "image/reference.hpp"
 #include "image/select.hpp"
 #include "output/json_report.hpp"
+#include "output/layer_table.hpp"
 #include "output/nspawn.hpp"
 #include "stream_tar.hpp"
 #include "unpack.hpp"
@@ -58,24 +59,6 @@ void list_images(const image::ImageArchive& archive) {
     for (const auto& [name, tags] : groups) {
       print_line(fmt::format("{}: {}", name.empty() ? "<none>" : escape(name), escape(tags)));
     }
-  }
-}
-
-void print_layers(const image::Image& image, const cli::Options& options) {
-  if (options.json) {
-    print_line(output::image_json(image));
-    return;
-  }
-  // The original printed ids alone; -v adds index, media type and size.
-  for (std::size_t i = 0; i < image.layers.size(); ++i) {
-    const image::Layer& layer = image.layers[i];
-    if (!log_enabled(LogLevel::kInfo)) {
-      print_line(escape(layer.id));
-      continue;
-    }
-    print_line(fmt::format("{}\t{}\t{}\t{}", i, escape(layer.digest.empty() ? layer.id : layer.digest),
-                           escape(layer.media_type.empty() ? "-" : layer.media_type),
-                           layer.size_bytes ? std::to_string(*layer.size_bytes) : "-"));
   }
 }
 
@@ -227,7 +210,7 @@ void run(const cli::Options& options) {
     return;
   }
   if (options.list && options.json) {
-    print_line(output::archive_json(images));
+    print_line(output::archive_json(images, *index));
     return;
   }
   if (options.all) {
@@ -236,7 +219,7 @@ void run(const cli::Options& options) {
   }
   const image::SelectedImage selected = image::select_image(images, options.image, options.platform);
   if (options.layers) {
-    print_layers(*selected.image, options);
+    output::print_layers(*index, *selected.image, options.json, log_enabled(LogLevel::kInfo));
     return;
   }
   if (options.config) {

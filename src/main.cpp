@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     return 128 + SIGPIPE;
   } catch (const Error& error) {
     log(LogLevel::kError, "{}", error.what());
+    for (const std::string& note : error.notes()) log_note(note);
     return error.status();
   } catch (const std::bad_alloc&) {
     log(LogLevel::kError, "out of memory");

@@ -85,19 +85,9 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
 // False when the streaming planner found, at the end of the bottom layer,
 // that a skip was not safe: the caller starts over without a plan.
 bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
-                  Planning& planning, UnpackSummary& summary) {
+                  Planning& planning, UnpackSummary& summary, Progress& progress) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
-  // A progress line on a terminal; the total is known when no layer is
-  // compressed (then entry bytes and blob bytes agree closely).
-  std::uint64_t total_bytes = 0;
-  for (const LayerBlob& item : blobs) {
-    total_bytes = item.compression == layer::Compression::kNone && total_bytes != UINT64_MAX
-                      ? total_bytes + item.blob.size()
-                      : UINT64_MAX;
-  }
-  Progress progress(total_bytes == UINT64_MAX ? 0 : total_bytes, blobs.size(),
-                    isatty(STDERR_FILENO) && options.log_level != LogLevel::kError);
   apply_options.progress = &progress;
   for (std::size_t position = 0; position < blobs.size(); ++position) {
     const LayerBlob& item = blobs[position];
@@ -125,8 +115,9 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     }
     summary.entries += stats.entries;
     summary.bytes += stats.bytes;
-    log(LogLevel::kDebug, "layer {}: {} entries ({} replaced by upper layers, not written), {} bytes, {} whiteouts",
-        escape(layer.id), stats.entries, stats.planned_away, stats.bytes, stats.whiteouts);
+    log(LogLevel::kDebug, "layer {}: {} ({} replaced by upper layers, not written), {}, {}", escape(layer.id),
+        count_of(stats.entries, "entry", "entries"), stats.planned_away, count_of(stats.bytes, "byte"),
+        count_of(stats.whiteouts, "whiteout"));
   }
   StepTimer timer("apply_fixups");
   writer.finish();
@@ -153,6 +144,18 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   if (options.verify) queue_blob_digests(blobs, verifier);
   verifier.start();
 
+  // A progress line on a terminal; the total is known when no layer is
+  // compressed (then entry bytes and blob bytes agree closely). One for
+  // the whole run: after a restart it goes on counting.
+  std::uint64_t total_bytes = 0;
+  for (const LayerBlob& item : blobs) {
+    total_bytes = item.compression == layer::Compression::kNone && total_bytes != UINT64_MAX
+                      ? total_bytes + item.blob.size()
+                      : UINT64_MAX;
+  }
+  Progress progress(total_bytes == UINT64_MAX ? 0 : total_bytes, blobs.size(),
+                    isatty(STDERR_FILENO) && options.log_level != LogLevel::kError);
+
   const bool root = geteuid() == 0;
   fs::OutputDir destination(std::move(place));
   try {
@@ -163,7 +166,7 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
     {
       fs::TreeWriter writer(output, writer_options);
       try {
-        done = apply_layers(options, blobs, writer, planning, summary);
+        done = apply_layers(options, blobs, writer, planning, summary, progress);
       } catch (const layer::PlanUndone&) {
         done = false;
       }
@@ -171,7 +174,8 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
     if (!done) {
       // Rare (a later entry of the bottom layer needs a file it skipped):
       // the directory started empty, so empty it and apply every layer.
-      log(LogLevel::kDebug, "the plan does not hold for {}: applying every layer in full", escape(blobs[0].layer->member));
+      log(LogLevel::kInfo, "the plan does not hold for layer {} (a later entry needs a file skipped because an "
+          "upper layer replaces it): starting over, applying every layer in full", escape(blobs[0].layer->id));
       if (!fs::remove_children(output.fd())) {
         throw IoError(fmt::format("cannot empty {} to start over: {}", escape(output_dir), std::strerror(errno)));
       }
@@ -179,7 +183,7 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
       summary.entries = summary.bytes = 0;
       Planning none;
       fs::TreeWriter writer(output, writer_options);
-      apply_layers(options, blobs, writer, none, summary);
+      apply_layers(options, blobs, writer, none, summary, progress);
     }
   } catch (const Error&) {
     // A corrupt blob explains whatever failed while reading it.
@@ -190,9 +194,9 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   // Complete and verified: only now does the tree get its final name.
   destination.commit();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log(LogLevel::kInfo, "extracted image {} ({}) into {}: {} layers, {} entries, {} bytes in {:.2f} s",
-      escape(summary.image), escape(summary.id), escape(summary.output), summary.layers, summary.entries,
-      summary.bytes, summary.seconds);
+  log(LogLevel::kInfo, "extracted image {} ({}) into {}: {}, {}, {} in {:.2f} s", escape(summary.image),
+      escape(summary.id), escape(summary.output), count_of(summary.layers, "layer"),
+      count_of(summary.entries, "entry", "entries"), count_of(summary.bytes, "byte"), summary.seconds);
   return summary;
 }
 

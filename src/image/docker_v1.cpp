@@ -16,6 +16,22 @@ namespace undocker::image {
 
 namespace {
 
+// What made a legacy layer, as `docker history` shows it: the
+// container_config Cmd joined by spaces. Only shown, so anything unexpected
+// gives "" instead of an error.
+std::string created_by_of(simdjson::dom::object layer_config) {
+  simdjson::dom::array command;
+  if (layer_config.at_key("container_config").at_key("Cmd").get(command)) return "";
+  std::string text;
+  for (simdjson::dom::element part : command) {
+    std::string_view word;
+    if (part.get(word)) return "";
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
 bool is_safe_id(std::string_view id) {
   return !id.empty() && id.find('/') == std::string_view::npos && id != "." && id != "..";
 }
@@ -48,8 +64,10 @@ std::vector<Layer> follow_parent_chain(const archive::MemberIndex& index, const 
     Layer layer;
     layer.id = id;
     layer.member = layer_name;
+    const simdjson::dom::object layer_config = doc.object(doc.root(), "the layer config");
+    layer.created_by = created_by_of(layer_config);
     layers.push_back(std::move(layer));
-    id = doc.optional_string(doc.object(doc.root(), "the layer config"), "parent").value_or("");
+    id = doc.optional_string(layer_config, "parent").value_or("");
     named_by = json_name;
   }
   std::reverse(layers.begin(), layers.end());

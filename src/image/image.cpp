@@ -58,6 +58,36 @@ ImageArchive load_images(const archive::MemberIndex& index) {
   return archive;
 }
 
+namespace {
+
+// The config's "history" names the command behind each layer (what
+// `docker history` shows). Entries marked "empty_layer" made no layer
+// (ENV, CMD, …); the others pair with the layers in order. History is only
+// shown, never trusted: anything unexpected leaves created_by empty rather
+// than failing a run that does not need it.
+void read_history(const JsonDocument& doc, simdjson::dom::object config, Image& image) {
+  const std::optional<simdjson::dom::element> history = doc.field(config, "history");
+  simdjson::dom::array entries;
+  if (!history || history->get(entries)) return;
+  std::vector<std::string> created_by;
+  for (simdjson::dom::element item : entries) {
+    simdjson::dom::object entry;
+    if (item.get(entry)) return;
+    bool empty_layer = false;
+    if (simdjson::dom::element flag; !entry.at_key("empty_layer").get(flag) && flag.get(empty_layer)) {
+      empty_layer = false;  // not a boolean: a layer, as Docker reads it
+    }
+    if (empty_layer) continue;
+    std::string_view text;
+    if (entry.at_key("created_by").get(text)) text = {};
+    created_by.emplace_back(text);
+  }
+  if (created_by.size() != image.layers.size()) return;
+  for (std::size_t i = 0; i < created_by.size(); ++i) image.layers[i].created_by = std::move(created_by[i]);
+}
+
+}  // namespace
+
 void read_configs(const archive::MemberIndex& index, ImageArchive& archive) {
   for (Image& image : archive.images) {
     if (image.config_member.empty()) continue;
@@ -81,6 +111,7 @@ void read_configs(const archive::MemberIndex& index, ImageArchive& archive) {
     if (diff_ids.size() == image.layers.size()) {
       for (std::size_t i = 0; i < diff_ids.size(); ++i) image.layers[i].diff_id = diff_ids[i];
     }
+    read_history(doc, config, image);
   }
 }
 

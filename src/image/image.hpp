@@ -18,6 +18,7 @@ struct Layer {
   std::string diff_id;     // "sha256:<hex>" of the uncompressed tar, when known
   std::string media_type;  // when a manifest says it
   std::optional<std::uint64_t> size_bytes;
+  std::string created_by;  // the config history's command that made it, when known
 };
 
 struct Image {

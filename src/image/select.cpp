@@ -16,6 +16,11 @@ namespace {
 
 // Layer indexes up to 9999; a longer number is taken as an id prefix.
 constexpr std::size_t kMaxIndexDigits = 4;
+// A not-found error names at most this many images after it: enough to
+// spot a typo, short enough for a terminal; --list shows them all.
+constexpr std::size_t kMaxImagesNamed = 10;
+// Untagged images are named by this much of their id, as docker does.
+constexpr std::size_t kShortIdChars = 12;
 
 bool is_hex(std::string_view text) {
   if (text.empty()) return false;
@@ -70,6 +75,35 @@ bool platform_matches(std::string_view available, std::string_view wanted) {
 
 namespace {
 
+// How a note names an image: its first NAME:TAG (a bare OCI tag alone),
+// else the start of its id.
+std::string reference_of(const Image& image) {
+  if (image.repo_tags.empty()) return escape(image.id.substr(0, kShortIdChars));
+  const auto [name, tag] = split_name_tag(image.repo_tags.front());
+  return escape(name.empty() ? tag : image.repo_tags.front());
+}
+
+// "the archive holds 2 images: a:latest, b:1" (one per image, whatever its
+// platforms), at most kMaxImagesNamed of them and then how many more.
+std::string images_note(const ImageArchive& archive) {
+  std::vector<std::size_t> groups;
+  std::vector<std::string> references;
+  for (const Image& image : archive.images) {
+    if (std::find(groups.begin(), groups.end(), image.group) != groups.end()) continue;
+    groups.push_back(image.group);
+    references.push_back(reference_of(image));
+  }
+  std::string shown;
+  for (std::size_t i = 0; i < references.size() && i < kMaxImagesNamed; ++i) {
+    if (i > 0) shown += ", ";
+    shown += references[i];
+  }
+  if (references.size() > kMaxImagesNamed) shown += fmt::format(" and {} more", references.size() - kMaxImagesNamed);
+  return fmt::format("the archive holds {}: {}", count_of(references.size(), "image"), shown);
+}
+
+constexpr const char* kListHint = "see every image and tag with --list";
+
 std::string display_name_of(const Image& image) {
   if (image.repo_tags.empty()) return image.id;
   const std::string name = split_name_tag(image.repo_tags.front()).first;
@@ -85,9 +119,11 @@ std::vector<const Image*> images_named(const ImageArchive& archive, const std::o
     for (const Image& image : archive.images) {
       if (std::find(groups.begin(), groups.end(), image.group) == groups.end()) groups.push_back(image.group);
     }
+    if (groups.empty()) throw NotFoundError("the archive holds no image");
     if (groups.size() != 1) {
-      throw NotFoundError(groups.empty() ? "the archive holds no image"
-                                         : "No image name specified and multiple images contained in archive");
+      // The original's words (scripts match them), then what there is.
+      throw NotFoundError("No image name specified and multiple images contained in archive",
+                          {images_note(archive), "name one as IMAGE (see --list), or extract every one with --all"});
     }
     for (const Image& image : archive.images) found.push_back(&image);
     display_name = display_name_of(*found.front());
@@ -103,7 +139,8 @@ std::vector<const Image*> images_named(const ImageArchive& archive, const std::o
     }
     if (found.empty()) {
       throw NotFoundError(fmt::format("failed to find image {} with digest {}", escape(display_name),
-                                      escape(reference->substr(at + 1))));
+                                      escape(reference->substr(at + 1))),
+                          {images_note(archive), "see every image and its digests with --list --json"});
     }
     return found;
   }
@@ -130,7 +167,12 @@ std::vector<const Image*> images_named(const ImageArchive& archive, const std::o
     for (const Image& image : archive.images) {
       if (!image.id.starts_with(id)) continue;
       if (!found.empty() && found.front()->id != image.id && found.front()->group != image.group) {
-        throw NotFoundError(fmt::format("image id prefix {} is ambiguous", escape(id)));
+        std::string ids;
+        for (const Image& other : archive.images) {
+          if (other.id.starts_with(id) && ids.find(other.id) == std::string::npos) ids += (ids.empty() ? "" : ", ") + other.id;
+        }
+        throw NotFoundError(fmt::format("image id prefix {} is ambiguous", escape(id)),
+                            {fmt::format("image ids that start with it: {}", escape(ids)), "give more of the id"});
       }
       found.push_back(&image);
     }
@@ -139,7 +181,24 @@ std::vector<const Image*> images_named(const ImageArchive& archive, const std::o
       return found;
     }
   }
-  throw NotFoundError(fmt::format("failed to find image {} with tag {}", escape(name), escape(tag)));
+  // The original's words, then the tags this name has, or else the images.
+  std::vector<std::string> tags;
+  for (const Image& image : archive.images) {
+    for (const std::string& repo_tag : image.repo_tags) {
+      const auto [image_name, image_tag] = split_name_tag(repo_tag);
+      if (!image_name.empty() && same_repository(image_name, name) &&
+          std::find(tags.begin(), tags.end(), image_tag) == tags.end()) {
+        tags.push_back(image_tag);
+      }
+    }
+  }
+  std::string first_note = images_note(archive);
+  if (!tags.empty()) {
+    first_note = fmt::format("image {} has {}: ", escape(name), tags.size() == 1 ? "tag" : "tags");
+    for (std::size_t i = 0; i < tags.size(); ++i) first_note += (i ? ", " : "") + escape(tags[i]);
+  }
+  throw NotFoundError(fmt::format("failed to find image {} with tag {}", escape(name), escape(tag)),
+                      {first_note, kListHint});
 }
 
 std::string platform_list(const std::vector<const Image*>& images) {
@@ -238,8 +297,9 @@ std::vector<std::size_t> select_layers(const Image& image, const std::vector<std
     const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), position);
     if (key.size() == raw.size() && key.size() <= kMaxIndexDigits && error == std::errc() && end == key.data() + key.size()) {
       if (position >= image.layers.size()) {
-        throw NotFoundError(fmt::format("layer index {} is out of range: the image has {} layers", escape(raw),
-                                        image.layers.size()));
+        throw NotFoundError(fmt::format("layer index {} is out of range: the image has {}", escape(raw),
+                                        count_of(image.layers.size(), "layer")),
+                            {"see the layers and their indexes with --layers"});
       }
       chosen[position] = true;
       continue;
@@ -253,8 +313,14 @@ std::vector<std::size_t> select_layers(const Image& image, const std::vector<std
         }
       }
     }
-    if (ambiguous) throw NotFoundError(fmt::format("layer {} is ambiguous", escape(raw)));
-    if (!match) throw NotFoundError(fmt::format("failed to find layer {} in the image", escape(raw)));
+    if (ambiguous) {
+      throw NotFoundError(fmt::format("layer {} is ambiguous", escape(raw)),
+                          {"give more of the id, or the index --layers shows"});
+    }
+    if (!match) {
+      throw NotFoundError(fmt::format("failed to find layer {} in the image", escape(raw)),
+                          {fmt::format("the image has {}; see them with --layers", count_of(image.layers.size(), "layer"))});
+    }
     chosen[*match] = true;
   }
   std::vector<std::size_t> indices;

@@ -8,11 +8,18 @@ namespace {
 
 std::string optional_string(std::string_view text) { return text.empty() ? "null" : json_string(text); }
 
-std::string layer_json(const image::Layer& layer, std::size_t index) {
+std::string optional_number(const std::optional<std::uint64_t>& number) {
+  return number ? std::to_string(*number) : "null";
+}
+
+std::string layer_json(const image::Layer& layer, std::size_t index, const LayerSizes& sizes) {
   return fmt::format(
-      R"({{"index":{},"id":{},"member":{},"digest":{},"diff_id":{},"media_type":{},"size":{}}})", index,
-      json_string(layer.id), json_string(layer.member), optional_string(layer.digest), optional_string(layer.diff_id),
-      optional_string(layer.media_type), layer.size_bytes ? std::to_string(*layer.size_bytes) : "null");
+      R"({{"index":{},"id":{},"member":{},"digest":{},"diff_id":{},"media_type":{},"size":{},)"
+      R"("compressed_size":{},"uncompressed_size":{},"created_by":{}}})",
+      index, json_string(layer.id), json_string(layer.member), optional_string(layer.digest),
+      optional_string(layer.diff_id), optional_string(layer.media_type), optional_number(layer.size_bytes),
+      optional_number(sizes.compressed_bytes), optional_number(sizes.uncompressed_bytes),
+      optional_string(layer.created_by));
 }
 
 }  // namespace
@@ -50,7 +57,7 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::string image_json(const image::Image& image) {
+std::string image_json(const image::Image& image, const std::vector<LayerSizes>& sizes) {
   std::string names;
   for (const std::string& name : image.repo_tags) {
     if (!names.empty()) names += ',';
@@ -59,7 +66,7 @@ std::string image_json(const image::Image& image) {
   std::string layers;
   for (std::size_t i = 0; i < image.layers.size(); ++i) {
     if (i) layers += ',';
-    layers += layer_json(image.layers[i], i);
+    layers += layer_json(image.layers[i], i, i < sizes.size() ? sizes[i] : LayerSizes{});
   }
   return fmt::format(
       R"({{"id":{},"names":[{}],"platform":{},"manifest_digest":{},"config_digest":{},"saved":{},"layers":[{}]}})",
@@ -67,11 +74,11 @@ std::string image_json(const image::Image& image) {
       optional_string(image.config_digest), image.missing_blob.empty() ? "true" : "false", layers);
 }
 
-std::string archive_json(const image::ImageArchive& archive) {
+std::string archive_json(const image::ImageArchive& archive, const archive::MemberIndex& index) {
   std::string images;
   for (const image::Image& image : archive.images) {
     if (!images.empty()) images += ',';
-    images += image_json(image);
+    images += image_json(image, layer_sizes(index, image));
   }
   return fmt::format(R"({{"format":{},"images":[{}]}})", json_string(image::format_name(archive.format)), images);
 }

@@ -68,7 +68,7 @@ Bytes TarReader::read_data(std::size_t max_bytes) {
   const std::size_t want = data_remaining_ < max_bytes ? static_cast<std::size_t>(data_remaining_) : max_bytes;
   Bytes piece = source_.read_some(want);
   if (piece.empty()) {
-    fail(fmt::format("archive ends inside the entry's data ({} bytes missing)", data_remaining_));
+    fail(fmt::format("archive ends inside the entry's data ({} missing)", count_of(data_remaining_, "byte")));
   }
   data_remaining_ -= piece.size();
   return piece;
@@ -175,8 +175,12 @@ bool TarReader::next(Entry& entry) {
       ended_ = true;
       return false;
     }
+    // What fails at the very first header says the input is no tar at all
+    // (GNU tar: "This does not look like a tar archive"): say that first.
+    const char* not_tar = header_offset == 0 ? "not a tar archive (" : "";
+    const char* not_tar_end = header_offset == 0 ? ")" : "";
     if (block.size() != kBlockSize) {
-      fail(fmt::format("archive ends inside a header at offset {}", header_offset));
+      fail(fmt::format("{}archive ends inside a header at offset {}{}", not_tar, header_offset, not_tar_end));
     }
     if (is_zero_block(block)) {
       if (pending) fail("end-of-archive block right after an extension header");
@@ -190,7 +194,7 @@ bool TarReader::next(Entry& entry) {
     UstarHeader header;
     std::memcpy(&header, block.data(), kBlockSize);
     if (!checksum_matches(header)) {
-      fail(fmt::format("header checksum mismatch at offset {}", header_offset));
+      fail(fmt::format("{}header checksum mismatch at offset {}{}", not_tar, header_offset, not_tar_end));
     }
     const std::optional<std::int64_t> header_size = parse_number(header.size);
     if (!header_size || *header_size < 0 || static_cast<std::uint64_t>(*header_size) > limits::kMaxEntryBytes) {
@@ -330,7 +334,7 @@ bool TarReader::next(Entry& entry) {
     if (entry.sparse) {
       if (const char* problem = check_sparse_map(*entry.sparse); *problem) fail(problem);
       if (entry.sparse->stored_bytes() != entry.size_bytes) {
-        fail(fmt::format("sparse map holds {} bytes but the entry stores {}", entry.sparse->stored_bytes(),
+        fail(fmt::format("sparse map holds {} but the entry stores {}", count_of(entry.sparse->stored_bytes(), "byte"),
                          entry.size_bytes));
       }
     }

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace undocker {
 
@@ -24,8 +26,17 @@ class Error : public std::runtime_error {
       : std::runtime_error(message), status_(status) {}
   ExitStatus status() const { return status_; }
 
+  /// Lines main() prints after the ERROR line: what exists instead, and a
+  /// hint (INFO lines, shown unless -q).
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ protected:
+  Error(ExitStatus status, const std::string& message, std::vector<std::string> notes)
+      : std::runtime_error(message), status_(status), notes_(std::move(notes)) {}
+
  private:
   ExitStatus status_;
+  std::vector<std::string> notes_;
 };
 
 /// The archive is malformed or unsupported. The message names the member,
@@ -39,6 +50,8 @@ class FormatError : public Error {
 class NotFoundError : public Error {
  public:
   explicit NotFoundError(const std::string& message) : Error(kExitNotFound, message) {}
+  NotFoundError(const std::string& message, std::vector<std::string> notes)
+      : Error(kExitNotFound, message, std::move(notes)) {}
 };
 
 /// A blob's content does not match its digest.

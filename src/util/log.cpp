@@ -1,11 +1,41 @@
 #include "util/log.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <mutex>
 
 namespace undocker {
 
 namespace {
 LogLevel g_level = LogLevel::kWarning;
+
+// Log lines and the status line share the terminal: one lock orders them.
+std::mutex g_output_mutex;
+int g_status_fd = -1;     // -1: no status line shown
+std::string g_status;     // its text, to draw again after a log line
+
+/// Messages and the status line are written with write(2), whole, so that
+/// nothing stdio buffers can land in the middle of a redrawn line.
+void write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t count = ::write(fd, text.data(), text.size());
+    if (count < 0 && errno == EINTR) continue;
+    if (count <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(count));
+  }
+}
+
+// Erases the status line (when it is on stderr), prints line, draws the
+// status line again below it. Called with g_output_mutex held.
+void print_locked(const std::string& line) {
+  if (g_status_fd == STDERR_FILENO) {
+    write_all(STDERR_FILENO, "\r\x1b[K" + line + "\r" + g_status + "\x1b[K");
+  } else {
+    write_all(STDERR_FILENO, line);
+  }
+}
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -46,7 +76,35 @@ void vlog(LogLevel level, fmt::string_view format, fmt::format_args args) {
   std::string line = fmt::format("{}:undocker:", level_name(level));
   fmt::vformat_to(std::back_inserter(line), format, args);
   line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  const std::lock_guard<std::mutex> lock(g_output_mutex);
+  print_locked(line);
+}
+
+void log_note(std::string_view text) {
+  if (!log_enabled(LogLevel::kWarning)) return;
+  const std::lock_guard<std::mutex> lock(g_output_mutex);
+  print_locked(fmt::format("{}:undocker:{}\n", level_name(LogLevel::kInfo), text));
+}
+
+std::string count_of(std::uint64_t count, std::string_view singular, std::string_view plural) {
+  if (count == 1) return fmt::format("1 {}", singular);
+  if (plural.empty()) return fmt::format("{} {}s", count, singular);
+  return fmt::format("{} {}", count, plural);
+}
+
+void draw_status_line(int fd, std::string_view text) {
+  const std::lock_guard<std::mutex> lock(g_output_mutex);
+  g_status_fd = fd;
+  g_status = std::string(text);
+  write_all(fd, "\r" + g_status + "\x1b[K");
+}
+
+void clear_status_line() {
+  const std::lock_guard<std::mutex> lock(g_output_mutex);
+  if (g_status_fd < 0) return;
+  write_all(g_status_fd, "\r\x1b[K");
+  g_status_fd = -1;
+  g_status.clear();
 }
 
 std::string escape(std::string_view raw) {

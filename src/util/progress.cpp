@@ -2,9 +2,11 @@
 
 #include <sys/ioctl.h>
 
-#include <cerrno>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "util/log.hpp"
 
 namespace undocker {
 
@@ -24,16 +26,6 @@ std::string short_id(std::string_view id) {
   const std::size_t colon = id.find(':');  // "sha256:" says nothing
   if (colon != std::string_view::npos) id.remove_prefix(colon + 1);
   return std::string(id.substr(0, kShortIdChars));
-}
-
-/// Progress is cosmetic: a failed write is dropped, not reported.
-void write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t count = ::write(fd, text.data(), text.size());
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) return;
-    text.remove_prefix(static_cast<std::size_t>(count));
-  }
 }
 
 std::size_t terminal_width(int fd) {
@@ -58,20 +50,44 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 std::string render_line(const ProgressState& state, std::size_t max_width) {
-  std::string line = fmt::format("layer {}/{}", state.layer_index + 1, state.layer_count);
-  if (!state.layer_id.empty()) line += ' ' + short_id(state.layer_id);
-  line += fmt::format("  {} entries  {}", state.entries, format_bytes(state.bytes_done));
-  if (state.total_bytes > 0) line += " / " + format_bytes(state.total_bytes);
+  // The parts in the order shown, each with the rank at which it is dropped
+  // when the line is too wide (1 first): whole parts go, never part of a
+  // word, and "layer i/n" stays as long as anything is shown.
+  struct Part {
+    std::string text;
+    int drop_rank;  // 0: never dropped
+  };
+  std::vector<Part> parts;
+  parts.push_back({fmt::format("layer {}/{}", state.layer_index + 1, state.layer_count), 0});
+  if (!state.layer_id.empty()) parts.push_back({short_id(state.layer_id), 1});
+  parts.push_back({count_of(state.entries, "entry", "entries"), 3});
+  std::string bytes = format_bytes(state.bytes_done);
+  if (state.total_bytes > 0) bytes += " / " + format_bytes(state.total_bytes);
+  parts.push_back({bytes, 5});
   if (state.elapsed_seconds >= kMinRateSeconds) {
     const double rate = static_cast<double>(state.bytes_done) / state.elapsed_seconds;
-    line += fmt::format("  {:.1f} MiB/s", rate / (1024 * 1024));
+    parts.push_back({fmt::format("{:.1f} MiB/s", rate / (1024 * 1024)), 2});
     if (state.total_bytes > 0 && rate > 0) {
       const std::uint64_t left_bytes = state.total_bytes > state.bytes_done ? state.total_bytes - state.bytes_done : 0;
       const double left_seconds = static_cast<double>(left_bytes) / rate;
-      line += fmt::format("  {} left", format_duration(static_cast<std::uint64_t>(left_seconds + 0.5)));
+      parts.push_back({fmt::format("{} left", format_duration(static_cast<std::uint64_t>(left_seconds + 0.5))), 4});
     }
   }
-  if (max_width > 0 && line.size() > max_width) line.resize(max_width);
+  auto join = [&] {
+    std::string line;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      // The id belongs to the layer: one space; the other parts two.
+      if (i > 0) line += parts[i].drop_rank == 1 ? " " : "  ";
+      line += parts[i].text;
+    }
+    return line;
+  };
+  std::string line = join();
+  for (int rank = 1; max_width > 0 && line.size() > max_width && rank <= 5; ++rank) {
+    std::erase_if(parts, [rank](const Part& part) { return part.drop_rank == rank; });
+    line = join();
+  }
+  if (max_width > 0 && line.size() > max_width) return "";
   return line;
 }
 
@@ -99,7 +115,7 @@ void Progress::advance(std::uint64_t entries, std::uint64_t bytes) {
 
 void Progress::finish() {
   if (!enabled_) return;
-  if (drawn_) write_all(fd_, "\r\x1b[K");
+  if (drawn_) clear_status_line();
   enabled_ = false;
 }
 
@@ -114,11 +130,10 @@ void Progress::maybe_draw() {
 void Progress::draw() {
   // One column short of the width: writing the last column makes some
   // terminals wrap, and "\r" would then return to the wrong line.
+  // The status line erases what a longer line left behind, and log lines
+  // printed meanwhile go above it (util/log.cpp).
   const std::size_t width = terminal_width(fd_);
-  std::string text = "\r";
-  text += render_line(state_, width > 1 ? width - 1 : 1);
-  text += "\x1b[K";  // erase what a longer line left behind
-  write_all(fd_, text);
+  draw_status_line(fd_, render_line(state_, width > 1 ? width - 1 : 1));
   drawn_ = true;
 }
 

@@ -1,5 +1,6 @@
 // A one-line progress display on stderr while layers are written: layer,
-// entries, bytes, rate and time left, redrawn in place with "\r".
+// entries, bytes, rate and time left, redrawn in place with "\r" as the
+// status line of util/log.hpp, so log lines appear above it.
 #pragma once
 
 #include <chrono>
@@ -29,8 +30,10 @@ std::string format_bytes(std::uint64_t bytes);
 /// The text of one progress line (no "\r" or escapes), e.g.
 /// "layer 2/5 ea13149945cb  1234 entries  1.2 GiB / 3.4 GiB  56.7 MiB/s  0:42 left".
 /// The rate and time left appear once time has passed, the total and time
-/// left only when the total is known. Cut to max_width characters when
-/// max_width > 0.
+/// left only when the total is known. When max_width > 0 and the line is
+/// wider, whole parts are left out (the id, the rate, the entries, the time
+/// left, the bytes, in that order), never part of one; empty when not even
+/// "layer i/n" fits.
 std::string render_line(const ProgressState& state, std::size_t max_width = 0);
 
 class Progress {

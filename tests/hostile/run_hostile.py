@@ -1366,7 +1366,7 @@ def _(c):
     broken = bytearray(data)
     broken[148:156] = b"0000001\0"
     c.write_archive(bytes(broken))
-    c.expect_error(c.extract(), 3, r"archive\.tar: header checksum mismatch at offset 0")
+    c.expect_error(c.extract(), 3, r"archive\.tar: not a tar archive \(header checksum mismatch at offset 0\)")
 
 
 @case("truncated_archive", "archives truncated mid-header and mid-data (outer and layer)",

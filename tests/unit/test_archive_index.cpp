@@ -202,7 +202,7 @@ TEST_CASE("a member whose size runs past the end is an error") {
 
 TEST_CASE("reader errors surface with the archive's name") {
   const Buffer tar = TarBuilder().add(Header{.name = "a", .checksum = test::Checksum::kWrong}).bytes();
-  CHECK(error_of(tar) == "image.tar: header checksum mismatch at offset 0");
+  CHECK(error_of(tar) == "image.tar: not a tar archive (header checksum mismatch at offset 0)");
 }
 
 TEST_CASE("an empty archive has no members") {

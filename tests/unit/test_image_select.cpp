@@ -12,6 +12,8 @@
 #include "image/select.hpp"
 #include "util/error.hpp"
 
+#include <fmt/format.h>
+
 namespace undocker::image {
 
 namespace {
@@ -82,6 +84,16 @@ std::string layer_error_of(const std::vector<std::string>& wanted) {
     return error.what();
   }
   return "";
+}
+
+// The notes (INFO lines after the ERROR line) selecting `reference` raises.
+std::vector<std::string> notes_of(const ImageArchive& archive, const std::optional<std::string>& reference) {
+  try {
+    select_image(archive, reference);
+  } catch (const NotFoundError& error) {
+    return error.notes();
+  }
+  return {};
 }
 
 using Indices = std::vector<std::size_t>;
@@ -266,6 +278,42 @@ TEST_CASE("select_layers: unknown or ambiguous layers") {
   CHECK(layer_error_of({"aaaa"}) == "layer aaaa is ambiguous");
   CHECK(layer_error_of({"ffff"}) == "layer ffff is ambiguous");
   CHECK(layer_error_of({"aaaa1111", "nope"}) == "failed to find layer nope in the image");
+}
+
+TEST_CASE("not-found and ambiguous errors are followed by what exists and a hint") {
+  const ImageArchive archive = three_images();
+  using Notes = std::vector<std::string>;
+  CHECK(notes_of(archive, std::nullopt) ==
+        Notes{"the archive holds 3 images: busybox:latest, docker.io/library/alpine:3.19, localhost:5000/team/app:v2",
+              "name one as IMAGE (see --list), or extract every one with --all"});
+  CHECK(notes_of(archive, "busybox:nope") ==
+        Notes{"image busybox has tags: latest, 1.36", "see every image and tag with --list"});
+  CHECK(notes_of(archive, "docker.io/library/alpine:edge") ==
+        Notes{"image docker.io/library/alpine has tag: 3.19", "see every image and tag with --list"});
+  CHECK(notes_of(archive, "nosuch")[0] ==
+        "the archive holds 3 images: busybox:latest, docker.io/library/alpine:3.19, localhost:5000/team/app:v2");
+
+  // At most 10 images, then how many more; untagged ones by their short id,
+  // the platforms of one image once.
+  ImageArchive many;
+  for (std::size_t i = 0; i < 12; ++i) many.images.push_back(make_image(std::string(64, 'a'), {fmt::format("app{}:1", i)}, i));
+  many.images.push_back(make_image(kBusyboxId, {}, 12));
+  many.images.push_back(make_image(kBusyboxId, {}, 12));
+  CHECK(notes_of(many, std::nullopt)[0] ==
+        "the archive holds 13 images: app0:1, app1:1, app2:1, app3:1, app4:1, app5:1, app6:1, app7:1, app8:1, "
+        "app9:1 and 3 more");
+  ImageArchive one_untagged;
+  one_untagged.images.push_back(make_image(kBusyboxId, {}, 0));
+  CHECK(notes_of(one_untagged, "x")[0] == "the archive holds 1 image: beae173ccac6");
+}
+
+TEST_CASE("select_layers: the notes after a layer error") {
+  try {
+    layers({"zzzz"});
+    FAIL("no error");
+  } catch (const NotFoundError& error) {
+    CHECK(error.notes() == std::vector<std::string>{"the image has 4 layers; see them with --layers"});
+  }
 }
 
 TEST_SUITE_END();

@@ -362,7 +362,7 @@ TEST_CASE("a zero block followed by data is an error") {
 
 TEST_CASE("a bad header checksum is an error naming its offset") {
   const Buffer first = TarBuilder().add(Header{.name = "a", .checksum = test::Checksum::kWrong}, "1").end().bytes();
-  CHECK(error_of(first) == error_prefix() + "header checksum mismatch at offset 0");
+  CHECK(error_of(first) == error_prefix() + "not a tar archive (header checksum mismatch at offset 0)");
 
   const Buffer second = TarBuilder()
                             .file("good", std::string(600, 'g'))
@@ -373,7 +373,7 @@ TEST_CASE("a bad header checksum is an error naming its offset") {
 
   // Text where a header should be.
   Buffer text(1024, 'A');
-  CHECK(error_of(text) == error_prefix() + "header checksum mismatch at offset 0");
+  CHECK(error_of(text) == error_prefix() + "not a tar archive (header checksum mismatch at offset 0)");
 }
 
 TEST_CASE("truncated archives") {
@@ -382,7 +382,7 @@ TEST_CASE("truncated archives") {
   // first: header 0, data 512; big: header 1024, data 1536..2536, padding to 2560.
 
   SUBCASE("mid-header") {
-    CHECK(error_of(test::cut(whole, 100)) == error_prefix() + "archive ends inside a header at offset 0");
+    CHECK(error_of(test::cut(whole, 100)) == error_prefix() + "not a tar archive (archive ends inside a header at offset 0)");
     CHECK(error_of(test::cut(whole, 1024 + 511)) == error_prefix() + "archive ends inside a header at offset 1024");
   }
   SUBCASE("mid-data") {
@@ -487,7 +487,7 @@ TEST_CASE("error messages start with the archive name, escaped") {
   layer::MemorySource source(tar);
   TarReader reader(source, "evil\nname");
   Entry entry;
-  CHECK_THROWS_WITH_AS(reader.next(entry), "evil\\x0aname: header checksum mismatch at offset 0", FormatError);
+  CHECK_THROWS_WITH_AS(reader.next(entry), "evil\\x0aname: not a tar archive (header checksum mismatch at offset 0)", FormatError);
 }
 
 TEST_CASE("data read in small pieces") {

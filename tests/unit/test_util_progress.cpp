@@ -7,6 +7,7 @@
 #include <array>
 #include <string>
 
+#include "util/log.hpp"
 #include "util/progress.hpp"
 
 namespace undocker {
@@ -67,9 +68,34 @@ TEST_CASE("util::render_line") {
     state.bytes_done = state.total_bytes + 1;
     CHECK(render_line(state).ends_with("  0:00 left"));
   }
-  SUBCASE("cut to the terminal width") {
-    CHECK(render_line(state, 20) == "layer 2/5 ea13149945");
+  SUBCASE("narrower than the line: whole parts left out, never a word cut") {
+    const std::string whole = render_line(state);
+    CHECK(render_line(state, whole.size()) == whole);
+    CHECK(render_line(state, whole.size() - 1) == "layer 2/5  1234 entries  1.2 GiB / 3.4 GiB  122.9 MiB/s  0:18 left");
+    CHECK(render_line(state, 60) == "layer 2/5  1234 entries  1.2 GiB / 3.4 GiB  0:18 left");
+    CHECK(render_line(state, 40) == "layer 2/5  1.2 GiB / 3.4 GiB  0:18 left");
+    CHECK(render_line(state, 30) == "layer 2/5  1.2 GiB / 3.4 GiB");
+    CHECK(render_line(state, 20) == "layer 2/5");
+    CHECK(render_line(state, 8).empty());
+    for (std::size_t width = 1; width <= whole.size(); ++width) {
+      CAPTURE(width);
+      const std::string line = render_line(state, width);
+      CHECK(line.size() <= width);
+      CHECK((line.empty() || line.starts_with("layer 2/5")));
+    }
   }
+  SUBCASE("one entry") {
+    state.entries = 1;
+    CHECK(render_line(state).find("  1 entry  ") != std::string::npos);
+  }
+}
+
+TEST_CASE("util::count_of: singular and plural") {
+  CHECK(count_of(0, "layer") == "0 layers");
+  CHECK(count_of(1, "layer") == "1 layer");
+  CHECK(count_of(2, "layer") == "2 layers");
+  CHECK(count_of(1, "entry", "entries") == "1 entry");
+  CHECK(count_of(3, "entry", "entries") == "3 entries");
 }
 
 TEST_CASE("util::Progress draws at most every interval and clears the line") {
