@@ -39,7 +39,8 @@ def draw(chart, outdir, note):
     ax.set_xscale("log")
     drawn = [p for p in peers if p["median"] is not None]
     lo = min([0.5] + [p["min"] for p in drawn]) / 1.3
-    hi = max([2.0] + [p["max"] for p in drawn]) * 1.6
+    # Room on the right for the value and, where there is one, the reason it is grey.
+    hi = max([2.0] + [p["max"] for p in drawn]) * (3.0 if any(p["label"] for p in drawn) else 1.6)
     ax.set_xlim(lo, hi)
     for y, p in zip(ys, peers):
         draw_peer(ax, y, p, lo, hi)

@@ -208,11 +208,12 @@ def cache_dir(data, digest, image):
     return os.path.join(data, "cache", f"{digest[:16]}-{selector}")
 
 
-def skopeo_command(info, dest_layout):
+def skopeo_command(info, dest_layout, tmpdir):
     """`skopeo copy` of the selected image into an OCI layout umoci can unpack.
     Layers stay as skopeo writes them (gzip, also from uncompressed docker
-    layers) except zstd, which umoci 0.4.7 cannot read: those are recompressed."""
-    cmd = ["skopeo", "--insecure-policy", "copy", "-q"]
+    layers) except zstd, which umoci 0.4.7 cannot read: those are recompressed.
+    --tmpdir: skopeo 1.9 unpacks an oci-archive into /var/tmp whatever TMPDIR says."""
+    cmd = ["skopeo", "--insecure-policy", "copy", "-q", "--tmpdir", tmpdir]
     if any(c == "zstd" for _, c in info.layers):
         cmd += ["--dest-compress-format", "gzip"]
     return cmd + [info.skopeo_source, f"oci:{dest_layout}:{LAYOUT_TAG}"]
@@ -234,7 +235,7 @@ def prepare_layout(info, cache, env, log):
     """umoci's input: the image as an OCI layout (skopeo), cached."""
     def build(tmp):
         log(f"skopeo copy {info.skopeo_source} -> OCI layout (untimed)")
-        subprocess.run(skopeo_command(info, tmp), check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(skopeo_command(info, tmp, env["TMPDIR"]), check=True, env=env, stdout=subprocess.DEVNULL)
     return _build_once(os.path.join(cache, "oci"), build, log)
 
 
