@@ -547,8 +547,10 @@ class Case:
                     # SANDBOX is DIR's parent: a run into an empty DIR builds
                     # the tree in a sibling and renames it, which moves the
                     # parent's times. What it holds is what must not change.
+                    # DIR, TMPDIR and other excluded names are checked by
+                    # the cases themselves (a run into a missing DIR makes it).
                     info = [stat.filemode(st.st_mode), st.st_uid, st.st_gid,
-                            sorted(n for n in os.listdir(self.sandbox))]
+                            sorted(n for n in os.listdir(self.sandbox) if n not in self.excluded)]
                 try:
                     info.append(sorted((n, os.getxattr(full, n, follow_symlinks=False))
                                        for n in os.listxattr(full, follow_symlinks=False)))
@@ -574,12 +576,13 @@ class Case:
             raise Failure(f"TMPDIR not empty afterwards: {left}")
 
     # ---- running the binary
-    def run(self, args, stdin=None, extra_bwrap=(), timeout=120, signal_plan=None, env=None):
+    def run(self, args, stdin=None, extra_bwrap=(), timeout=120, signal_plan=None, env=None, stdout=None):
         """Run UNDOCKER jailed; returns a Result. stdin: None, a path (file),
-        or a file object / fd. signal_plan: (signal, predicate) sends the
-        signal to the undocker process once predicate(pid) is true: an event
-        (DIR filling, the input spooled), never a duration, so that a
-        loaded machine only delays it."""
+        or a file object / fd. stdout: None (captured in Result.stdout) or an
+        fd / file object to write to. signal_plan: (signal, predicate) sends
+        the signal to the undocker process once predicate(pid) is true: an
+        event (DIR filling, the input spooled), never a duration, so that a
+        loaded machine only delays it (the pid is kept in self.signal_target).
         if self.before is None:
             self.arm()
         sandbox = self.sandbox
@@ -597,7 +600,7 @@ class Case:
             stdin = opened
         start = time.monotonic()
         proc = subprocess.Popen(command, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                stdout=stdout_file, stderr=stderr_file, env=run_env)
+                                stdout=stdout if stdout is not None else stdout_file, stderr=stderr_file, env=run_env)
         if opened:
             opened.close()
         status, usage = None, None
@@ -626,6 +629,7 @@ class Case:
             if signal_plan and not signalled and target is not None and signal_plan[1](target):
                 os.kill(target, signal_plan[0])
                 signalled = True
+                self.signal_target = target
                 self.signal_sent_at = elapsed
             if elapsed > timeout:
                 # The jail's processes first: --die-with-parent covers only
@@ -1681,6 +1685,453 @@ def _(c):
     c.note(f"exit {r.seconds - c.signal_sent_at:.2f}s after the signal")
     if r.seconds - c.signal_sent_at > 3.5:
         raise Failure("exit took longer than the grace period")
+
+
+# ---------------------------------------------------------------- one door for every output (issue 11)
+# --all names and nesting, symlinks planted below DIR and at DIR.nspawn, no
+# half trees after a digest mismatch or SIGKILL, SIGHUP, a closed --tar pipe.
+
+def docker_archive_images(images):
+    """A docker-archive holding several images: [(repo_tags or None, [layer blobs]) or
+    (repo_tags, layers, config_name)]. Their layers must differ (equal configs are one image)."""
+    members, seen, manifest = [], set(), []
+    for tags, layers, *config_name in images:
+        names = []
+        for blob in layers:
+            layer_id = sha256_hex(blob)
+            if layer_id not in seen:
+                seen.add(layer_id)
+                members += [(layer_id + "/", None), (layer_id + "/VERSION", b"1.0"),
+                            (layer_id + "/json", json.dumps({"id": layer_id}).encode()),
+                            (layer_id + "/layer.tar", blob)]
+            names.append(layer_id + "/layer.tar")
+        config = image_config(["sha256:" + sha256_hex(blob) for blob in layers])
+        name = config_name[0] if config_name else sha256_hex(config) + ".json"
+        members.append((name, config))
+        manifest.append({"Config": name, "RepoTags": list(tags) if tags is not None else None, "Layers": names})
+    members.append(("manifest.json", json.dumps(manifest).encode()))
+    return outer_tar(members)
+
+
+def oci_archive_images(images, tamper=None):
+    """An oci-archive holding several images: [(index entry annotations, [layer blobs])].
+    tamper: {hex: bytes} stored as blobs/sha256/hex instead of the real blob."""
+    blobs, entries = {}, []
+    for annotations, layers in images:
+        config = image_config(["sha256:" + sha256_hex(blob) for blob in layers])
+        blobs[sha256_hex(config)] = config
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": "sha256:" + sha256_hex(config), "size": len(config)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                "digest": "sha256:" + sha256_hex(blob), "size": len(blob)} for blob in layers]}
+        for blob in layers:
+            blobs[sha256_hex(blob)] = blob
+        manifest_bytes = json.dumps(manifest).encode()
+        blobs[sha256_hex(manifest_bytes)] = manifest_bytes
+        entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": "sha256:" + sha256_hex(manifest_bytes), "size": len(manifest_bytes),
+                        "annotations": annotations})
+    blobs.update(tamper or {})
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    members = [("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", json.dumps(index).encode()),
+               ("blobs/", None), ("blobs/sha256/", None)]
+    members += [("blobs/sha256/" + hexdigest, blob) for hexdigest, blob in blobs.items()]
+    return outer_tar(members)
+
+
+def partial_siblings(c, leaf="out", parent=None):
+    """The `.LEAF.undocker-partial-*` names beside DIR (in SANDBOX, or in parent)."""
+    where = parent or c.sandbox
+    return sorted(n for n in os.listdir(where) if n.startswith(f".{leaf}.undocker-partial-"))
+
+
+def reset_out(c, exists=True):
+    """DIR back to empty (or missing), and the state to keep re-taken."""
+    remove_tree(c.out)
+    if exists:
+        os.mkdir(c.out)
+
+
+def out_listing(c):
+    """Every path below DIR, with symlink targets: what DIR holds."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(c.out):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, c.out)
+            found.append(rel + (" -> " + os.readlink(full) if os.path.islink(full) else ""))
+    return sorted(found)
+
+
+def expect_out_empty(c, label):
+    if not os.path.isdir(c.out) or os.path.islink(c.out):
+        raise Failure(f"[{label}] DIR is no longer a directory")
+    if os.listdir(c.out):
+        raise Failure(f"[{label}] something was written into DIR: {out_listing(c)[:10]}")
+
+
+def dead_pid():
+    """A pid that has just exited (for a stale staging name)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+NESTED_MESSAGE = ("images {a} and {b} would be extracted one inside the other ({ra} and {rb} under out); "
+                  "extract them one at a time")
+
+
+@case("all_nested_names_symlink_escape",
+      "`--all`, image `x:latest` holding `etc -> SANDBOX/sentinel` (and `etc -> ../../../sentinel`), image "
+      "`x/latest/etc:cron.d` that would land through it; docker-archive (both orders) and oci-archive "
+      "(`io.containerd.image.name` annotations)",
+      "exit 3 naming both images and both directories, before anything is written (DIR empty); the sentinel unchanged",
+      "SPEC section 3 (every output through one door); Python tarfile CVE-2007-4559 (names from the archive used as paths)")
+def _(c):
+    for target in (c.path("sentinel"), "../../../sentinel"):
+        first = Tar().symlink("etc", target).file("bin/sh", "sh").bytes()
+        second = Tar().file("pwned", "pwned").dir("sub").file("sub/file", "pwned").bytes()
+        for label, data, order in (
+                ("docker-archive", docker_archive_images([(["x:latest"], [first]),
+                                                          (["x/latest/etc:cron.d"], [second])]), "first"),
+                ("docker-archive reversed", docker_archive_images([(["x/latest/etc:cron.d"], [second]),
+                                                                   (["x:latest"], [first])]), "second"),
+                ("oci-archive", oci_archive_images([({"io.containerd.image.name": "x:latest"}, [first]),
+                                                    ({"io.containerd.image.name": "x/latest/etc:cron.d"}, [second])]),
+                 "first")):
+            c.write_archive(data)
+            names = [("x", "x/latest"), ("x/latest/etc", "x/latest/etc/cron.d")]
+            if order == "second":
+                names.reverse()
+            message = NESTED_MESSAGE.format(a=names[0][0], b=names[1][0], ra=names[0][1], rb=names[1][1])
+            try:
+                c.expect_error(c.extract("--all"), 3, re.escape(message))
+                expect_out_empty(c, label)
+            except Failure as failure:
+                raise Failure(f"[{label}, etc -> {target}] {failure}") from None
+
+
+@case("all_planted_symlink_in_dir",
+      "DIR already holds `x -> SANDBOX/sentinel` (or `../sentinel`), or `x/latest -> SANDBOX/sentinel/dir` (or "
+      "`../../sentinel/dir`), as an earlier run could have left; `--all` with image `x:latest`. And a stale "
+      "`x/.latest.undocker-partial-PID` (dead PID) that is a symlink to the sentinel",
+      "exit 1 naming the path (`cannot use out/x as an output directory: …`), nothing written through the link, the "
+      "link unchanged; the stale symlink is removed (INFO line), never followed, and the run succeeds",
+      "SPEC section 3 (every output through one door); Docker CVE-2018-15664-style (symlinks in DIR beforehand)")
+def _(c):
+    layer = Tar().dir("etc").file("etc/hostname", "pwned\n").file("file", "pwned").bytes()
+    data = docker_archive_images([(["x:latest"], [layer])])
+    for plant, target in (("x", c.path("sentinel")), ("x", "../sentinel"),
+                          ("x/latest", c.path("sentinel", "dir")), ("x/latest", "../../sentinel/dir")):
+        reset_out(c)
+        os.makedirs(os.path.join(c.out, os.path.dirname(plant)), exist_ok=True)
+        os.symlink(target, os.path.join(c.out, plant))
+        c.write_archive(data)
+        planted = out_listing(c)
+        try:
+            c.expect_error(c.extract("--all"), 1,
+                           re.escape(f"cannot use out/{plant} as an output directory: it is not a directory "
+                                     "(a symlink or a file stands there; undocker does not follow it)"))
+            if out_listing(c) != planted:
+                raise Failure(f"DIR changed: {planted} -> {out_listing(c)}")
+        except Failure as failure:
+            raise Failure(f"[{plant} -> {target}] {failure}") from None
+    # A stale staging name that an earlier run's archive content could have
+    # made a symlink: removed as a leftover, never followed.
+    reset_out(c)
+    os.mkdir(c.path("out", "x"))
+    stale = f".latest.undocker-partial-{dead_pid()}"
+    os.symlink(c.path("sentinel"), c.path("out", "x", stale))
+    c.write_archive(data)
+    r = c.expect_ok(c.extract("--all", "-v"))
+    if f"INFO:undocker:removing out/x/{stale}, left by an unfinished run" not in r.stderr.splitlines():
+        raise Failure(f"no INFO line for the stale sibling\n{r.describe()}")
+    if os.path.lexists(c.path("out", "x", stale)):
+        raise Failure(f"out/x/{stale} is still there")
+    c.tree("x/latest/etc/hostname", "file", "pwned\n")
+    if out_listing(c) != ["x", "x/latest", "x/latest/etc", "x/latest/etc/hostname", "x/latest/file"]:
+        raise Failure(f"DIR holds {out_listing(c)}")
+
+
+def expect_nspawn_file(c, path):
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise Failure(f"{os.path.relpath(path, c.sandbox)} is {stat.filemode(st.st_mode)}, expected a regular file")
+    with open(path) as f:
+        text = f.read()
+    if not text.startswith("# systemd-nspawn settings") or "\n[Exec]\n" not in text or \
+            not text.endswith("\nBoot=no\nParameters=/bin/sh\n"):
+        raise Failure(f"{os.path.relpath(path, c.sandbox)} does not hold the settings: {text!r}")
+
+
+@case("nspawn_planted_symlink",
+      "`DIR.nspawn -> SANDBOX/sentinel/file` (and `-> sentinel/file`) planted before `--nspawn`; `DIR/x/latest.nspawn` "
+      "planted before `--all --nspawn`; `-o .`, `..`, `./`, `out/..` with `--nspawn`",
+      "exit 0, the .nspawn is a regular file with the settings (the link replaced, never written through), the "
+      "sentinel file unchanged, no temporary file left; `-o .` etc.: exit 2 with the usage message, nothing written",
+      "SPEC section 3 (every output through one door); CWE-59 (link following)")
+def _(c):
+    layer = Tar().file("bin/sh", "sh").bytes()
+    data = docker_archive_images([(["x:latest"], [layer])])
+    c.excluded.add("out.nspawn")  # checked here; a temporary sibling of it would still show
+    for target in (c.path("sentinel", "file"), "sentinel/file"):
+        reset_out(c)
+        if os.path.lexists(c.path("out.nspawn")):
+            os.unlink(c.path("out.nspawn"))
+        os.symlink(target, c.path("out.nspawn"))
+        c.write_archive(data)
+        try:
+            c.expect_ok(c.extract("--nspawn"))
+            expect_nspawn_file(c, c.path("out.nspawn"))
+            c.tree("bin/sh", "file", "sh")
+        except Failure as failure:
+            raise Failure(f"[out.nspawn -> {target}] {failure}") from None
+    reset_out(c)
+    os.mkdir(c.path("out", "x"))
+    os.symlink(c.path("sentinel", "file"), c.path("out", "x", "latest.nspawn"))
+    c.write_archive(data)
+    try:
+        c.expect_ok(c.extract("--all", "--nspawn"))
+        expect_nspawn_file(c, c.path("out", "x", "latest.nspawn"))
+        c.tree("x/latest/bin/sh", "file", "sh")
+        if out_listing(c) != ["x", "x/latest", "x/latest.nspawn", "x/latest/bin", "x/latest/bin/sh"]:
+            raise Failure(f"DIR holds {out_listing(c)}")
+    except Failure as failure:
+        raise Failure(f"[--all, out/x/latest.nspawn planted] {failure}") from None
+    reset_out(c)
+    c.write_archive(data)
+    for output in (".", "..", "./", "out/.."):
+        try:
+            c.expect_error(c.extract("--nspawn", out=output), 2,
+                           re.escape("--nspawn writes DIR.nspawn beside DIR: name the output directory with -o DIR, "
+                                     f"not {output}"))
+            expect_out_empty(c, output)
+        except Failure as failure:
+            raise Failure(f"[-o {output} --nspawn] {failure}") from None
+
+
+INVALID_NAME = ("image name {} is not a valid repository name (lowercase letters, digits and separators, as docker "
+                "accepts); --all cannot make a directory of it")
+INVALID_TAG = "image {}: tag {} is not a valid tag; --all cannot make a directory of it"
+INVALID_ID = "image id {} cannot be used as a directory name"
+
+
+@case("invalid_reference_names",
+      "`--all` on images named `Bad/Name:tag`, `x:-tag`, `x:..`, `x:.hidden`, `x:a/b` (a tagless name `x:a/b`), "
+      "`a..b:tag`, `x/a..b:tag`, `x/../../sentinel:latest`, `..`, `/abs:latest`, an untagged image whose id is "
+      "`.hidden` or `-x`, an OCI "
+      "`io.containerd.image.name` of `x:..`; a valid image listed before an invalid one",
+      "exit 3 with the exact message (`image name … is not a valid repository name …`, `image X: tag Y is not a valid "
+      "tag …`, `image id X cannot be used as a directory name`); nothing written, even for the valid image",
+      "SPEC section 1 (names from archive content checked against the reference grammar); distribution/reference")
+def _(c):
+    ok_layer = Tar().file("ok", "ok").bytes()
+    layer = Tar().file("pwned", "pwned").bytes()
+    cases = [
+        ("Bad/Name:tag", INVALID_NAME.format("Bad/Name")),
+        ("x:-tag", INVALID_TAG.format("x", "-tag")),
+        ("x:..", INVALID_TAG.format("x", "..")),
+        ("x:.hidden", INVALID_TAG.format("x", ".hidden")),
+        ("x:a/b", INVALID_NAME.format("x:a/b")),  # the tag is after the last '/': none, so latest
+        ("a..b:tag", INVALID_NAME.format("a..b")),
+        ("x/a..b:tag", INVALID_NAME.format("x/a..b")),
+        ("x/../../sentinel:latest", INVALID_NAME.format("x/../../sentinel")),
+        ("..", INVALID_NAME.format("..")),
+        ("/abs:latest", INVALID_NAME.format("/abs")),
+    ]
+    for repo_tag, message in cases:
+        for label, images in (("alone", [([repo_tag], [layer])]),
+                              ("after a valid image", [(["ok:latest"], [ok_layer]), ([repo_tag], [layer])])):
+            c.write_archive(docker_archive_images(images))
+            try:
+                c.expect_error(c.extract("--all"), 3, re.escape(message))
+                expect_out_empty(c, label)
+            except Failure as failure:
+                raise Failure(f"[RepoTags {repo_tag!r}, {label}] {failure}") from None
+    for config_name, image_id in ((".hidden.json", ".hidden"), ("-x.json", "-x")):
+        c.write_archive(docker_archive_images([(["ok:latest"], [ok_layer]), (None, [layer], config_name)]))
+        try:
+            c.expect_error(c.extract("--all"), 3, re.escape(INVALID_ID.format(image_id)))
+            expect_out_empty(c, config_name)
+        except Failure as failure:
+            raise Failure(f"[untagged, Config {config_name}] {failure}") from None
+    c.write_archive(oci_archive_images([({"io.containerd.image.name": "ok:latest"}, [ok_layer]),
+                                        ({"io.containerd.image.name": "x:.."}, [layer])]))
+    try:
+        c.expect_error(c.extract("--all"), 3, re.escape(INVALID_TAG.format("x", "..")))
+        expect_out_empty(c, "oci")
+    except Failure as failure:
+        raise Failure(f"[oci-archive, x:..] {failure}") from None
+
+
+def digest_mismatch_archives():
+    """(label, archive, error regex): a layer whose content is not what the
+    manifest or config says, big enough that files are written before the
+    mismatch is known."""
+    good = Tar().dir("etc").file("etc/hostname", "good\n").file("bin/sh", b"g" * 300_000).bytes()
+    evil = Tar().dir("etc").file("etc/hostname", "evil\n").file("bin/sh", b"e" * 300_000).bytes()
+    assert len(good) == len(evil)
+    mismatch = r": (digest|diffID) mismatch: expected sha256:{}, got sha256:{}"
+    archives = []
+    data, names = docker_archive([evil], diff_ids=["sha256:" + sha256_hex(good)])
+    archives.append(("docker-archive", data, re.escape(names[0]) + mismatch.format(sha256_hex(good), sha256_hex(evil))))
+    data, names = docker_archive([gzip_blob(evil)], diff_ids=["sha256:" + sha256_hex(good)])
+    archives.append(("docker-archive gzip", data,
+                     re.escape(names[0]) + mismatch.format(sha256_hex(good), sha256_hex(evil))))
+    data = oci_archive_images([({"org.opencontainers.image.ref.name": "hostile:latest"}, [good])],
+                              tamper={sha256_hex(good): evil})
+    archives.append(("oci-archive", data, "blobs/sha256/" + sha256_hex(good) +
+                     mismatch.format(sha256_hex(good), sha256_hex(evil))))
+    return archives
+
+
+@case("digest_mismatch_new_dir", "a corrupt layer blob (docker-archive plain and gzip, oci-archive) into a missing DIR",
+      "exit 5 naming the blob; no DIR and no `.DIR.undocker-partial-*` left", "SPEC section 3 (no half trees)")
+def _(c):
+    for label, data, pattern in digest_mismatch_archives():
+        reset_out(c, exists=False)
+        c.write_archive(data)
+        try:
+            c.expect_error(c.extract(), 5, pattern)
+            if os.path.lexists(c.out):
+                raise Failure(f"DIR exists after the failed run: {out_listing(c)[:10]}")
+            if partial_siblings(c):
+                raise Failure(f"left: {partial_siblings(c)}")
+        except Failure as failure:
+            raise Failure(f"[{label}] {failure}") from None
+
+
+@case("digest_mismatch_empty_dir", "a corrupt layer blob (docker-archive plain and gzip, oci-archive) into an empty DIR",
+      "exit 5 naming the blob; DIR stays empty; no `.DIR.undocker-partial-*` left", "SPEC section 3 (no half trees)")
+def _(c):
+    for label, data, pattern in digest_mismatch_archives():
+        reset_out(c)
+        c.write_archive(data)
+        try:
+            c.expect_error(c.extract(), 5, pattern)
+            expect_out_empty(c, label)
+            if partial_siblings(c):
+                raise Failure(f"left: {partial_siblings(c)}")
+        except Failure as failure:
+            raise Failure(f"[{label}] {failure}") from None
+
+
+def partial_started(c):
+    """True once the staging sibling of DIR holds a few entries."""
+    for name in partial_siblings(c):
+        try:
+            if len(os.listdir(c.path(name))) > 3:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+@case("sigkill_leaves_marked_partial",
+      "SIGKILL once files appear in the staging sibling of a missing DIR; then the same run again",
+      "killed: no DIR, one `.DIR.undocker-partial-PID` (PID the killed process), nothing else changed; the next run "
+      "removes it (`INFO:undocker:removing .out.undocker-partial-PID, left by an unfinished run`) and DIR is complete",
+      "SPEC section 3 (no half trees)")
+def _(c):
+    busy_archive(c)
+    reset_out(c, exists=False)
+    c.arm()
+    r = c.extract(signal_plan=(signal.SIGKILL, lambda _pid: partial_started(c)), timeout=120)
+    if r.rc != 128 + signal.SIGKILL or r.errors:
+        raise Failure(f"expected exit 137 and no ERROR line\n{r.describe()}")
+    if os.path.lexists(c.out):
+        raise Failure("DIR exists after SIGKILL")
+    expected = f".out.undocker-partial-{c.signal_target}"
+    if partial_siblings(c) != [expected]:
+        raise Failure(f"expected [{expected!r}] beside DIR, found {partial_siblings(c)}")
+    c.excluded.add(expected)
+    c.check_outside()
+    c.excluded.discard(expected)
+    c.note(f"killed at {c.signal_sent_at:.2f}s with {len(os.listdir(c.path(expected)))} entries staged")
+    r = c.expect_ok(c.extract("-v"))
+    if f"INFO:undocker:removing {expected}, left by an unfinished run" not in r.stderr.splitlines():
+        raise Failure(f"no INFO line for the stale sibling\n{r.describe()}")
+    if partial_siblings(c):
+        raise Failure(f"left: {partial_siblings(c)}")
+    count = sum(len(files) for _, _, files in os.walk(c.out))
+    if count != 20_000:
+        raise Failure(f"{count} files in DIR, expected 20000")
+    c.tree("d099/f199", "file", b"z" * 16384)
+    c.note(f"second run {r.seconds:.1f}s")
+
+
+@case("sighup_mid_extraction", "SIGHUP once extraction has begun into a missing DIR, the archive read from a pipe",
+      "exit 129, one `terminated by SIGHUP` line, no DIR, no `.DIR.undocker-partial-*`, TMPDIR empty",
+      "SPEC section 3 (SIGHUP)")
+def _(c):
+    reset_out(c, exists=False)
+    interrupt_case(c, signal.SIGHUP, "SIGHUP")
+    if os.path.lexists(c.out):
+        raise Failure("DIR exists after SIGHUP")
+    if partial_siblings(c):
+        raise Failure(f"left: {partial_siblings(c)}")
+
+
+@case("tar_stdout_reader_goes_away",
+      "`--tar -` into a pipe whose reader takes 1000 bytes and closes it (`| head -c 1000`), a 16 MiB tree; the "
+      "archive as a file and on a pipe; `--config` of a 2 MiB config the same way",
+      "exit 141 (SIGPIPE's status) within 5 s of the close, no stderr at all, the bytes read are the start of the "
+      "output (a tar header, the JSON), TMPDIR empty", "SPEC section 3 (a closed output pipe); GNU tar / cat on EPIPE")
+def _(c):
+    tar = Tar()
+    for i in range(128):
+        tar.file(f"d/f{i:03}", bytes([i]) * (128 * 1024))
+    layer = tar.bytes()
+    big_config = image_config(["sha256:" + sha256_hex(layer)],
+                              {"config": {"Cmd": ["/bin/sh"], "Env": ["BIG=" + "x" * (2 * MIB)]}})
+    one_image(c, layer, config=big_config)
+    failures = []
+    for label, args, on_pipe, looks_right in (
+            ("--tar -, archive as a file", ["-f", "archive.tar", "--tar", "-"], False, lambda got: got[257:262] == b"ustar"),
+            ("--tar -, archive on a pipe", ["--tar", "-"], True, lambda got: got[257:262] == b"ustar"),
+            ("--config", ["-f", "archive.tar", "--config"], False, lambda got: got.startswith(b"{"))):
+        read_fd, write_fd = os.pipe()
+        state = {}
+
+        def reader():
+            got = b""
+            while len(got) < 1000:
+                chunk = os.read(read_fd, 1000 - len(got))
+                if not chunk:
+                    break
+                got += chunk
+            state["closed"] = time.monotonic()
+            os.close(read_fd)
+            state["got"] = got
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        feeder = subprocess.Popen(["cat", c.archive], stdout=subprocess.PIPE) if on_pipe else None
+        try:
+            r = c.run(args, stdin=feeder.stdout if feeder else None, stdout=write_fd, timeout=60)
+            ended = time.monotonic()
+        finally:
+            os.close(write_fd)
+            thread.join(10)
+            if feeder:
+                feeder.stdout.close()
+                feeder.kill()
+                feeder.wait()
+        try:
+            if r.rc != 128 + signal.SIGPIPE or r.stderr.strip():
+                raise Failure(f"expected exit 141 and nothing on stderr\n{r.describe()}")
+            got = state.get("got", b"")
+            if len(got) != 1000 or not looks_right(got):
+                raise Failure(f"the first 1000 bytes are not the output's start: {got[:300]!r}")
+            if ended - state["closed"] > 5:
+                raise Failure(f"exit {ended - state['closed']:.1f}s after the reader went away")
+            c.check_outside()
+        except Failure as failure:
+            failures.append(f"[{label}] {failure}")  # every variant runs: each is its own bug
+            continue
+        c.note(f"{label}: exit {ended - state['closed']:.2f}s after the reader closed, run {r.seconds:.2f}s")
+    if failures:
+        raise Failure("\n".join(failures))
 
 
 # ---------------------------------------------------------------- resource exhaustion
