@@ -582,7 +582,7 @@ class Case:
         fd / file object to write to. signal_plan: (signal, predicate) sends
         the signal to the undocker process once predicate(pid) is true: an
         event (DIR filling, the input spooled), never a duration, so that a
-        loaded machine only delays it (the pid is kept in self.signal_target).
+        loaded machine only delays it (the pid is kept in self.signal_target)."""
         if self.before is None:
             self.arm()
         sandbox = self.sandbox
