@@ -104,6 +104,93 @@ def _(t):
     t.absent("etc/gone", root=d2)
 
 
+def stream_layers():
+    """Layers with every kind of entry, a whiteout, an opaque directory, a
+    hardlink across layers and a symlinked parent."""
+    return [
+        Layer().dir("usr").dir("usr/lib").dir("etc").dir("data", mode=0o700, uid=7, gid=8)
+        .file("usr/lib/libc.so", b"\x7fELF" + bytes(range(256)) * 300, mode=0o755)
+        .symlink("lib", "usr/lib")
+        .file("etc/shadow", "secret", mode=0o640, gid=42)
+        .file("data/old", "old").file("data/keep", "keep")
+        .chardev("null", 1, 3).fifo("pipe"),
+        Layer().dir("lib/extra").file("lib/extra/x", "through the symlink")
+        .hardlink("etc/shadow-", "etc/shadow")
+        .opaque("data").file("data/new", "new", xattrs={"user.k": "v"})
+        .whiteout("etc/shadow")
+        .file("usr/bin/setuid", "s", mode=0o4755),
+    ]
+
+
+@suite.check("--tar: the same bytes on every run, from uncompressed and gzip layers alike")
+def _(t):
+    layers = [layer.bytes() for layer in stream_layers()]
+    streams = []
+    for label, compress in (("plain", ()), ("plain again", ()), ("gzip", {0, 1})):
+        archive = t.path(f"{label}.tar")
+        common.layers_docker_archive(layers, archive, compress=compress)
+        out = t.path(f"{label}.stream.tar")
+        t.expect_rc(t.run(["-f", archive, "--tar", out]), 0)
+        with open(out, "rb") as f:
+            streams.append(f.read())
+    t.true(streams[0] == streams[1], "two runs on one archive wrote different streams")
+    t.true(streams[0] == streams[2], "gzip layers gave another stream than uncompressed ones")
+    names = subprocess.run(["tar", "-tf", t.path("plain.stream.tar")], capture_output=True, text=True).stdout.split()
+    # Parents before children, each directory's subtree together, sorted.
+    # data/ is opaque in the upper layer: data/keep and data/old are gone.
+    t.eq(names[:4], ["data/", "data/new", "etc/", "etc/shadow-"], "the stream's first names")
+    t.true("lib" in names and "lib/extra/x" not in names and "usr/lib/extra/x" in names,
+           f"the symlinked parent resolved inside the image: {names}")
+    t.true("etc/shadow" not in names and "etc/shadow-" in names, f"whiteout and hardlink: {names}")
+
+
+@suite.check("--tar: an unprivileged user gets the same stream as root (owners, devices, xattrs from the headers)")
+def _(t):
+    from nobody import NobodyStage
+    layers = [layer.bytes() for layer in stream_layers()]
+    archive = t.path("a.tar")
+    common.layers_docker_archive(layers, archive, compress={1})
+    t.expect_rc(t.run(["-f", archive, "--tar", t.path("root.tar")]), 0)
+    stage = NobodyStage(t)
+    staged = stage.add(archive)
+    r = stage.run(["-f", staged, "--tar", stage.path("nobody.tar")])
+    t.expect_rc(r, 0)
+    with open(t.path("root.tar"), "rb") as a, open(stage.path("nobody.tar"), "rb") as b:
+        t.true(a.read() == b.read(), "uid 65534 wrote another stream than root")
+
+
+@suite.check("--tar with -f FILE needs no TMPDIR: missing, for uncompressed and gzip layers")
+def _(t):
+    layers = [layer.bytes() for layer in stream_layers()]
+    for label, compress in (("plain", ()), ("gzip", {0})):
+        archive = t.path(f"{label}.tar")
+        common.layers_docker_archive(layers, archive, compress=compress)
+        out = t.path(f"{label}.stream.tar")
+        r = t.run(["-f", archive, "--tar", out], tmpdir=t.path("no", "such", "dir"))
+        t.expect_rc(r, 0)
+        d = t.path(f"{label}-untar")
+        os.makedirs(d)
+        t.expect_rc(sh(t, f"tar -xpf {shlex.quote(out)} --numeric-owner -C {shlex.quote(d)}"), 0)
+        t.entry("usr/lib/extra/x", content="through the symlink", root=d)
+
+
+@suite.check("--tar FILE: a failed run leaves no FILE and no partial file beside it")
+def _(t):
+    layer = Layer().file("ok", "x" * 100000).bytes()
+    archive = t.path("corrupt.tar")
+    common.layers_docker_archive([layer], archive)
+    # Flip a byte of the layer's data: its diffID no longer matches (exit 5).
+    with open(archive, "r+b") as f:
+        data = f.read()
+        at = data.index(b"x" * 1000)
+        f.seek(at)
+        f.write(b"y")
+    os.makedirs(t.path("o"))
+    r = t.run(["-f", archive, "--tar", t.path("o", "rootfs.tar")])
+    t.expect_rc(r, 5)
+    t.eq(os.listdir(t.path("o")), [], "what a failed --tar left")
+
+
 @suite.check("-o X --tar - is a usage error (exit 2, one ERROR line)")
 def _(t):
     archive = t.path("gen.tar")
