@@ -25,8 +25,8 @@ from common import JAIL, ROOT, Failure, Skip, Suite, fixture  # noqa: E402
 suite = Suite("bench_archive")
 FIXTURE = "dive-test-oci-gzip-image.tar"
 BENCH = os.path.join(ROOT, "bench", "run")
-PEERS = ["undocker", "undocker-noverify", "undocker-pipe", "undocker-tar", "gnutar", "bsdtar", "umoci",
-         "skopeo-umoci", "cp"]
+PEERS = ["undocker", "undocker-noverify", "undocker-pipe", "undocker-tar", "undocker-stream", "gnutar-c", "gnutar",
+         "bsdtar", "umoci", "skopeo-umoci", "cp"]
 RUN_FIELDS = {"image", "fs", "peer", "round", "seconds", "cpu_user_s", "cpu_system_s", "max_rss_kib", "exit", "tree"}
 
 
