@@ -224,9 +224,10 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
       fs::TreeWriter writer(output, writer_options);
       apply_layers(options, blobs, writer, none, summary);
     }
-  } catch (const Error&) {
-    // A corrupt blob explains whatever failed while reading it.
-    if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);
+  } catch (const Error& error) {
+    // The first error, or the mismatch of the blob being read, which
+    // explains it (layer/blob_verifier.hpp).
+    verifier.throw_instead_of(error);
     throw;
   }
   verifier.finish();
