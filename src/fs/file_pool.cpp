@@ -113,7 +113,8 @@ void finish_file(PendingFile& file, const FinishOptions& options) {
   file.fd.reset();
 }
 
-FilePool::FilePool(unsigned threads, FinishOptions options) : options_(options) {
+FilePool::FilePool(unsigned threads, FinishOptions options, Finish finish)
+    : options_(options), finish_(std::move(finish)) {
   options_.abandoned = &abandoned_;
   try {
     for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
@@ -204,7 +205,7 @@ void FilePool::work() {
     // leave a thread (std::terminate, no ERROR line).
     std::exception_ptr failure;
     try {
-      finish_file(file, options_);
+      finish_(file, options_);
     } catch (const FinishAbandoned&) {
       // Another failure came first.
     } catch (const Interrupted&) {

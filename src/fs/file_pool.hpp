@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,7 +83,10 @@ void finish_file(PendingFile& file, const FinishOptions& options);
 /// way.
 class FilePool {
  public:
-  FilePool(unsigned threads, FinishOptions options);
+  /// What a worker does with a file: finish_file, or a test's stand-in.
+  using Finish = std::function<void(PendingFile&, const FinishOptions&)>;
+
+  FilePool(unsigned threads, FinishOptions options, Finish finish = finish_file);
   ~FilePool();
   FilePool(const FilePool&) = delete;
   FilePool& operator=(const FilePool&) = delete;
@@ -104,6 +108,7 @@ class FilePool {
   void stop_work();
 
   FinishOptions options_;
+  Finish finish_;
   std::mutex mutex_;
   std::condition_variable has_work_;
   std::condition_variable has_room_;
