@@ -19,6 +19,7 @@
 #include "extract.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
+#include "util/knobs.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     set_log_level(options.log_level);
+    knobs();  // every UNDOCKER_* variable checked before anything runs
     prepare_process();
     run(options);
     if (std::fflush(stdout) != 0) {

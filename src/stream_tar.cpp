@@ -144,9 +144,10 @@ UnpackSummary stream_image_as_tar(const cli::Options& options, const archive::Me
     // corrupt archive is never complete.
     output::write_tree_tar(tree, layers, destination.fd(), [&] { verifier.finish(); });
     destination.commit();
-  } catch (const Error&) {
-    // A corrupt blob explains whatever failed while reading it.
-    if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);
+  } catch (const Error& error) {
+    // The first error, or the mismatch of the blob being read, which
+    // explains it (layer/blob_verifier.hpp).
+    verifier.throw_instead_of(error);
     throw;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -20,6 +19,7 @@
 #include "layer/verify.hpp"
 #include "layer_blobs.hpp"
 #include "util/error.hpp"
+#include "util/knobs.hpp"
 #include "util/log.hpp"
 #include "util/progress.hpp"
 #include "util/step_timer.hpp"
@@ -31,7 +31,7 @@ namespace {
 // Workers that finish files (data, owner, mode, mtime) while the main
 // thread parses and creates names. UNDOCKER_THREADS overrides, for bench/.
 unsigned writer_threads() {
-  if (const char* forced = std::getenv("UNDOCKER_THREADS")) return static_cast<unsigned>(std::atoi(forced));
+  if (const std::optional<unsigned> forced = knobs().threads) return *forced;
   const unsigned cores = std::thread::hardware_concurrency();
   return cores == 0 ? 1 : std::min(cores, 4u);
 }
@@ -50,7 +50,7 @@ constexpr std::uint64_t kMaxUpperScanShare = 2;
 
 Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, bool output_was_empty) {
   Planning planning;
-  if (!output_was_empty || options.ignore_errors || std::getenv("UNDOCKER_NO_PLAN") || blobs.size() < 2) return planning;
+  if (!output_was_empty || options.ignore_errors || knobs().no_plan || blobs.size() < 2) return planning;
   StepTimer timer("plan_layers");
   const bool all_uncompressed = std::all_of(blobs.begin(), blobs.end(), [](const LayerBlob& item) {
     return item.compression == layer::Compression::kNone;
@@ -68,7 +68,7 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
     if (blobs[i].compression != layer::Compression::kNone) upper_compressed_bytes += blobs[i].blob.size();
   }
   // UNDOCKER_PLAN_ALWAYS (for tests): plan however small the layers.
-  if (upper_compressed_bytes * kMaxUpperScanShare > blobs[0].blob.size() && !std::getenv("UNDOCKER_PLAN_ALWAYS")) {
+  if (upper_compressed_bytes * kMaxUpperScanShare > blobs[0].blob.size() && !knobs().plan_always) {
     return planning;
   }
   std::vector<std::unique_ptr<layer::ByteSource>> sources;
@@ -185,9 +185,10 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
       fs::TreeWriter writer(output, writer_options);
       apply_layers(options, blobs, writer, none, summary, progress);
     }
-  } catch (const Error&) {
-    // A corrupt blob explains whatever failed while reading it.
-    if (std::optional<std::string> mismatch = verifier.wait()) throw DigestError(*mismatch);
+  } catch (const Error& error) {
+    // The first error, or the mismatch of the blob being read, which
+    // explains it (layer/blob_verifier.hpp).
+    verifier.throw_instead_of(error);
     throw;
   }
   verifier.finish();

@@ -12,6 +12,7 @@
 
 #include "fs/errors.hpp"
 #include "util/error.hpp"
+#include "util/interrupt.hpp"
 #include "util/log.hpp"
 
 namespace undocker::fs {
@@ -24,9 +25,13 @@ constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
 std::atomic<bool> g_warned_about_xattrs{false};
 
-void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path) {
+void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path, const FinishOptions& options) {
   std::size_t done = 0;
   while (done < bytes.size()) {
+    if (options.abandoned != nullptr) {
+      if (options.abandoned->load(std::memory_order_relaxed)) throw FinishAbandoned{};
+      check_interrupted();
+    }
     const std::size_t want = std::min(bytes.size() - done, kChunkBytes);
     const ssize_t written = pwrite(fd, bytes.data() + done, want, static_cast<off_t>(offset + done));
     if (written < 0) {
@@ -85,13 +90,13 @@ void finish_file(PendingFile& file, const FinishOptions& options) {
     // Each segment at its offset; the gaps stay holes.
     std::uint64_t consumed = 0;
     for (const tar::SparseSegment& segment : file.sparse->segments) {
-      write_at(fd, file.data.subspan(consumed, segment.length), segment.offset, file.clean_path);
+      write_at(fd, file.data.subspan(consumed, segment.length), segment.offset, file.clean_path, options);
       consumed += segment.length;
     }
     if (ftruncate(fd, static_cast<off_t>(file.sparse->real_size)) != 0) fail(file.clean_path, "set the file size", errno);
   } else {
-    if (!file.data.empty()) write_at(fd, file.data, 0, file.clean_path);
-    if (!file.data_rest.empty()) write_at(fd, file.data_rest, file.data.size(), file.clean_path);
+    if (!file.data.empty()) write_at(fd, file.data, 0, file.clean_path, options);
+    if (!file.data_rest.empty()) write_at(fd, file.data_rest, file.data.size(), file.clean_path, options);
   }
   // The decoder may reuse the chunks now.
   file.data_pins[0].reset();
@@ -108,17 +113,31 @@ void finish_file(PendingFile& file, const FinishOptions& options) {
   file.fd.reset();
 }
 
-FilePool::FilePool(unsigned threads, FinishOptions options) : options_(options) {
-  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+FilePool::FilePool(unsigned threads, FinishOptions options, Finish finish)
+    : options_(options), finish_(std::move(finish)) {
+  options_.abandoned = &abandoned_;
+  try {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  } catch (...) {
+    stop_work();  // std::thread threw (std::system_error): join those started
+    throw;
+  }
 }
 
-FilePool::~FilePool() {
+FilePool::~FilePool() { stop_work(); }
+
+void FilePool::stop_work() {
+  std::deque<PendingFile> dropped;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    abandoned_.store(true);
+    dropped.swap(queue_);
   }
   has_work_.notify_all();
   for (std::thread& worker : workers_) worker.join();
+  // `dropped` closes its descriptors and releases its decoder chunks here,
+  // outside the lock (a chunk takes the decoder's own lock).
 }
 
 void FilePool::rethrow_failure() {
@@ -126,6 +145,17 @@ void FilePool::rethrow_failure() {
     std::exception_ptr failure = failure_;
     std::rethrow_exception(failure);
   }
+}
+
+void FilePool::check() {
+  if (!abandoned_.load(std::memory_order_relaxed)) return;
+  std::lock_guard lock(mutex_);
+  rethrow_failure();
+}
+
+void FilePool::fail(std::exception_ptr failure) {
+  if (!failure_) failure_ = std::move(failure);
+  abandoned_.store(true);
 }
 
 void FilePool::submit(PendingFile file) {
@@ -149,30 +179,57 @@ void FilePool::drain() {
 
 void FilePool::work() {
   for (;;) {
+    std::deque<PendingFile> dropped;  // destroyed outside the lock, last
     std::unique_lock lock(mutex_);
-    has_work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing left
+    has_work_.wait(lock, [this] { return stopping_ || !queue_.empty() || interrupting_signal() != 0; });
+    if (stopping_ || abandoned_.load()) return;
+    if (interrupting_signal() != 0) {
+      // The pipeline will notice between entries; stop writing now.
+      try {
+        check_interrupted();
+      } catch (...) {
+        fail(std::current_exception());
+      }
+      dropped.swap(queue_);
+      lock.unlock();
+      idle_.notify_all();
+      has_room_.notify_all();
+      return;
+    }
     PendingFile file = std::move(queue_.front());
     queue_.pop_front();
     ++busy_;
     lock.unlock();
     has_room_.notify_one();
+    // Anything thrown is kept for the main thread: an exception must never
+    // leave a thread (std::terminate, no ERROR line).
+    std::exception_ptr failure;
     try {
-      finish_file(file, options_);
+      finish_(file, options_);
+    } catch (const FinishAbandoned&) {
+      // Another failure came first.
+    } catch (const Interrupted&) {
+      failure = std::current_exception();
     } catch (const EntryError& error) {
       const std::string message = fmt::format("{}: {}", escape(file.layer_name), error.what());
       if (options_.ignore_errors) {
         log(LogLevel::kWarning, "{}", message);
       } else {
-        std::lock_guard failure_lock(mutex_);
-        if (!failure_) failure_ = std::make_exception_ptr(EntryError(message));
+        // A plain Error: it already names the layer, and apply_layer, which
+        // it may reach through submit(), must not prefix it again.
+        failure = std::make_exception_ptr(Error(kExitIo, message));
       }
     } catch (const Error& error) {
-      std::lock_guard failure_lock(mutex_);
-      if (!failure_) failure_ = std::make_exception_ptr(IoError(fmt::format("{}: {}", escape(file.layer_name), error.what())));
+      failure = std::make_exception_ptr(Error(kExitIo, fmt::format("{}: {}", escape(file.layer_name), error.what())));
+    } catch (...) {
+      failure = std::current_exception();  // std::bad_alloc, std::system_error, …: main() reports them
     }
     lock.lock();
     --busy_;
+    if (failure) {
+      fail(failure);
+      dropped.swap(queue_);
+    }
     const bool wake_waiters = (queue_.empty() && busy_ == 0) || failure_;
     lock.unlock();
     if (wake_waiters) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,7 +50,15 @@ struct FinishOptions {
   bool set_owner = false;
   bool privileged = false;
   bool ignore_errors = false;
+  // Set when the file's data need not be written any more (the run failed
+  // elsewhere): finish_file then stops within one write step and throws
+  // FinishAbandoned. Also stops on a signal (throws Interrupted).
+  const std::atomic<bool>* abandoned = nullptr;
 };
+
+/// What finish_file throws when `abandoned` was set: never reported, the
+/// failure that set it is.
+struct FinishAbandoned {};
 
 /// Sets each xattr on fd. Unprivileged, refused ones are skipped with one
 /// warning per run; anything else throws EntryError naming the path.
@@ -62,12 +71,22 @@ void set_symlink_xattrs(int parent_fd, const std::string& leaf,
                         const FinishOptions& options);
 
 /// Writes data, owner, mode (after chown: setuid survives), xattrs and
-/// mtime. Throws EntryError or IoError naming the path.
+/// mtime. Throws EntryError or IoError naming the path (see also
+/// FinishOptions::abandoned).
 void finish_file(PendingFile& file, const FinishOptions& options);
 
+/// Workers that finish files. The first failure of any kind (an Error, or
+/// std::bad_alloc, std::system_error, …), or a signal, ends the pool's work:
+/// queued files are dropped, a file being written stops within one write
+/// step, and submit(), drain() and check() rethrow that failure. Destroying
+/// the pool without drain() (the pipeline failed) drops the queue the same
+/// way.
 class FilePool {
  public:
-  FilePool(unsigned threads, FinishOptions options);
+  /// What a worker does with a file: finish_file, or a test's stand-in.
+  using Finish = std::function<void(PendingFile&, const FinishOptions&)>;
+
+  FilePool(unsigned threads, FinishOptions options, Finish finish = finish_file);
   ~FilePool();
   FilePool(const FilePool&) = delete;
   FilePool& operator=(const FilePool&) = delete;
@@ -79,11 +98,17 @@ class FilePool {
   /// Waits until every queued file is finished; rethrows the first failure.
   void drain();
 
+  /// Rethrows a worker's failure, if one happened (cheap: call per entry).
+  void check();
+
  private:
   void work();
   void rethrow_failure();
+  void fail(std::exception_ptr failure);  // under mutex_: the first one wins
+  void stop_work();
 
   FinishOptions options_;
+  Finish finish_;
   std::mutex mutex_;
   std::condition_variable has_work_;
   std::condition_variable has_room_;
@@ -92,6 +117,7 @@ class FilePool {
   BatchedWake wake_{16, 2};  // files; distinct decoder chunks their data pins
   std::size_t busy_ = 0;
   bool stopping_ = false;
+  std::atomic<bool> abandoned_{false};  // failed or stopping: drop the work
   std::exception_ptr failure_;
   std::vector<std::thread> workers_;
 };

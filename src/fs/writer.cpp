@@ -165,6 +165,9 @@ void TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_v
 }
 
 void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) {
+  // A worker's failure ends the run at the next entry, not at the next
+  // file handed to the pool.
+  if (pool_) pool_->check();
   if (clean_path.empty()) {
     // "./": the root itself (apply_layer lets only a directory through).
     fixups_.record("", DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -19,6 +18,7 @@
 #include "layer/inflate_isal.hpp"
 #include "layer/read_ahead.hpp"
 #include "util/error.hpp"
+#include "util/knobs.hpp"
 #include "util/log.hpp"
 
 namespace undocker::layer {
@@ -46,11 +46,6 @@ bool starts_with_zstd_magic(Bytes bytes) {
   const std::uint32_t magic = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (std::uint32_t{bytes[3]} << 24);
   // RFC 8878: a zstd frame, or a skippable frame (0x184D2A50..0x184D2A5F).
   return magic == 0xFD2FB528 || (magic & 0xFFFFFFF0) == 0x184D2A50;
-}
-
-bool env_is(const char* name, std::string_view value) {
-  const char* set = std::getenv(name);
-  return set != nullptr && set == value;
 }
 
 /// Decodes on the reader's thread, through one reused buffer.
@@ -231,7 +226,7 @@ std::unique_ptr<Decoder> open_decoder(Bytes blob, std::string member_name) {
   switch (detect_compression(blob)) {
     case Compression::kGzip: {
       // isa-l inflates about 2.4x as fast as zlib (bench/inflate/README.md).
-      if (!env_is("UNDOCKER_INFLATE", "zlib")) {
+      if (knobs().inflate != InflateKnob::kZlib) {
         if (std::unique_ptr<Decoder> isal = open_isal_gzip_decoder(blob, member_name)) return isal;
       }
       return std::make_unique<ZlibGzipDecoder>(blob, std::move(member_name));
@@ -247,7 +242,7 @@ std::unique_ptr<ByteSource> open_decompressed(Bytes blob, std::string member_nam
   if (decoder == nullptr) return std::make_unique<MemorySource>(blob);
   // Decoding on its own thread overlaps inflate with the tar reader and the
   // file writes on this one.
-  if (blob.size() > kReadAheadMinBlobBytes && !env_is("UNDOCKER_READ_AHEAD", "0")) {
+  if (blob.size() > kReadAheadMinBlobBytes && knobs().read_ahead) {
     return open_read_ahead_source(std::move(decoder));
   }
   return std::make_unique<InlineSource>(std::move(decoder));

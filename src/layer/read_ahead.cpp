@@ -152,33 +152,43 @@ class ReadAheadSource final : public ByteSource {
     return Buffer(new std::uint8_t[chunk_bytes_]);  // not zeroed
   }
 
-  // The decoder thread. Any exception is handed over, not handled: the
-  // reader rethrows it after the bytes decoded before it.
+  // The decoder thread. Any exception (the decoder's FormatError, and
+  // std::bad_alloc or std::system_error from anywhere here) is handed over,
+  // not handled: the reader rethrows it after the bytes decoded before it.
+  // None may leave the thread (std::terminate, no ERROR line).
   void run_decoder() {
     for (;;) {
-      Buffer buffer = take_free_buffer();
-      if (buffer == nullptr) return;
       std::size_t size_bytes = 0;
       std::exception_ptr error;
+      bool done = false;
       try {
-        while (size_bytes < chunk_bytes_ && !decoder_->finished() && !stopping()) {
-          const std::size_t step = std::min(kFillStepBytes, chunk_bytes_ - size_bytes);
-          size_bytes += decoder_->fill(buffer.get() + size_bytes, step);
+        Buffer buffer = take_free_buffer();
+        if (buffer == nullptr) return;
+        try {
+          while (size_bytes < chunk_bytes_ && !decoder_->finished() && !stopping()) {
+            const std::size_t step = std::min(kFillStepBytes, chunk_bytes_ - size_bytes);
+            size_bytes += decoder_->fill(buffer.get() + size_bytes, step);
+          }
+        } catch (...) {
+          error = std::current_exception();
         }
-      } catch (...) {
-        error = std::current_exception();
-      }
-      const bool done = error != nullptr || decoder_->finished();
-      {
+        done = error != nullptr || decoder_->finished();
+        std::shared_ptr<Chunk> chunk;
+        if (size_bytes > 0) chunk = std::make_shared<Chunk>(std::move(buffer), size_bytes, state_);
         std::lock_guard lock(state_->mutex);
-        if (size_bytes > 0) {
-          ready_.push_back(std::make_shared<Chunk>(std::move(buffer), size_bytes, state_));
+        if (chunk != nullptr) {
+          ready_.push_back(std::move(chunk));
           ++state_->chunks_ahead;
         } else {
           state_->free_buffers.push_back(std::move(buffer));
         }
         decoder_done_ = done;
         decoder_error_ = error;
+      } catch (...) {
+        // Out of memory handing over: the reader gets that instead.
+        std::lock_guard lock(state_->mutex);
+        decoder_done_ = done = true;
+        decoder_error_ = std::current_exception();
       }
       state_->chunk_ready.notify_one();
       if (done) return;

@@ -40,8 +40,9 @@ HashingSource::HashingSource(ByteSource& inner) : inner_(inner), thread_([this] 
 HashingSource::~HashingSource() {
   if (!thread_.joinable()) return;
   {
+    // Not read to the end (the run failed): what is queued is dropped.
     std::lock_guard lock(mutex_);
-    done_ = true;
+    abandoned_ = true;
   }
   has_piece_.notify_one();
   thread_.join();
@@ -52,7 +53,8 @@ Bytes HashingSource::hashed(Bytes bytes) {
   Piece piece{bytes, inner_.pin_last_read()};
   std::unique_lock lock(mutex_);
   if (piece.owner == nullptr) {
-    has_room_.wait(lock, [this] { return copied_bytes_queued_ < kMaxCopiedBytesQueued; });
+    has_room_.wait(lock, [this] { return copied_bytes_queued_ < kMaxCopiedBytesQueued || failure_; });
+    if (failure_) std::rethrow_exception(failure_);
     auto copy = std::make_shared<std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
     piece = Piece{Bytes(copy->data(), copy->size()), copy, bytes.size()};
     copied_bytes_queued_ += bytes.size();
@@ -68,10 +70,24 @@ Bytes HashingSource::hashed(Bytes bytes) {
 }
 
 void HashingSource::run() {
+  // Nothing here throws today; should anything, the reader gets it (an
+  // exception must never leave a thread).
+  try {
+    hash_queued();
+  } catch (...) {
+    {
+      std::lock_guard lock(mutex_);
+      failure_ = std::current_exception();
+    }
+    has_room_.notify_all();
+  }
+}
+
+void HashingSource::hash_queued() {
   for (;;) {
     std::unique_lock lock(mutex_);
-    has_piece_.wait(lock, [this] { return done_ || !queue_.empty(); });
-    if (queue_.empty()) return;
+    has_piece_.wait(lock, [this] { return done_ || abandoned_ || !queue_.empty(); });
+    if (abandoned_ || queue_.empty()) return;
     // Everything queued so far, hashed without holding the lock.
     std::deque<Piece> batch;
     batch.swap(queue_);
@@ -102,6 +118,7 @@ void HashingSource::verify_rest(std::string_view diff_id, std::string_view membe
   has_piece_.notify_one();
   thread_.join();
   thread_ = std::thread();
+  if (failure_) std::rethrow_exception(failure_);
   const auto sum = hash_.finish();
   compare(diff_id, to_hex(sum), member, "diffID");
 }

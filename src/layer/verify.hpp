@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,6 +50,7 @@ class HashingSource final : public ByteSource {
   };
   Bytes hashed(Bytes bytes);
   void run();
+  void hash_queued();
 
   ByteSource& inner_;
   Sha256 hash_;  // the hashing thread's
@@ -59,7 +61,9 @@ class HashingSource final : public ByteSource {
   std::deque<Piece> queue_;
   std::size_t copied_bytes_queued_ = 0;
   BatchedWake wake_{SIZE_MAX, 2};  // distinct chunks the queued pieces pin
-  bool done_ = false;
+  bool done_ = false;       // hash what is queued, then end
+  bool abandoned_ = false;  // end now: the stream was not read to its end
+  std::exception_ptr failure_;  // what the hashing thread threw, for the reader
   std::thread thread_;  // last: starts once everything above exists
 };
 

@@ -77,8 +77,4 @@ bool is_ustar(const UstarHeader& header) {
   return std::memcmp(header.magic, "ustar\0", 6) == 0;
 }
 
-bool is_gnu(const UstarHeader& header) {
-  return std::memcmp(header.magic, "ustar ", 6) == 0;
-}
-
 }  // namespace undocker::tar

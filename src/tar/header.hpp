@@ -75,8 +75,8 @@ std::optional<std::int64_t> parse_number(const char (&field)[N]) {
   return parse_number(std::string_view(field, N));
 }
 
-/// True for ustar ("ustar\0" "00") and GNU ("ustar " " \0") magic.
+/// True for POSIX ustar magic ("ustar\0"), whose header has a prefix field
+/// (GNU's "ustar " headers do not).
 bool is_ustar(const UstarHeader& header);
-bool is_gnu(const UstarHeader& header);
 
 }  // namespace undocker::tar

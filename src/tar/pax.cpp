@@ -1,5 +1,7 @@
 #include "tar/pax.hpp"
 
+#include <initializer_list>
+
 #include <fmt/format.h>
 
 #include "util/error.hpp"
@@ -68,6 +70,9 @@ void apply_record(std::string_view key, std::string_view value, PaxValues& value
         return;
       }
     }
+    if (values.xattrs.size() >= limits::kMaxXattrsPerEntry) {
+      fail(where, fmt::format("more than {} xattrs for one entry", limits::kMaxXattrsPerEntry));
+    }
     values.xattrs.emplace_back(std::string(name), std::string(value));
   } else if (key == "GNU.sparse.name") {
     values.sparse_name = std::string(value);
@@ -84,6 +89,9 @@ void apply_record(std::string_view key, std::string_view value, PaxValues& value
   } else if (key == "GNU.sparse.offset" || key == "GNU.sparse.numbytes") {
     std::optional<std::uint64_t> n = parse_decimal(value);
     if (!n) fail(where, "bad sparse map entry");
+    if (values.sparse_offsets_0_0.size() + values.sparse_numbytes_0_0.size() >= 2 * limits::kMaxSparseSegments) {
+      fail(where, "sparse map has too many segments");
+    }
     (key == "GNU.sparse.offset" ? values.sparse_offsets_0_0 : values.sparse_numbytes_0_0).push_back(*n);
   }
   // Other keys (atime, ctime, charset, comment, LIBARCHIVE.*, …) carry
@@ -112,6 +120,7 @@ void PaxValues::merge_from(const PaxValues& later) {
       if (existing == name) {
         existing_value = value;
         replaced = true;
+        break;
       }
     }
     if (!replaced) xattrs.emplace_back(name, value);
@@ -125,6 +134,31 @@ void PaxValues::merge_from(const PaxValues& later) {
                             later.sparse_offsets_0_0.end());
   sparse_numbytes_0_0.insert(sparse_numbytes_0_0.end(), later.sparse_numbytes_0_0.begin(),
                              later.sparse_numbytes_0_0.end());
+}
+
+std::size_t PaxValues::key_count() const {
+  std::size_t count = xattrs.size();
+  for (bool set : {path.has_value(), link_path.has_value(), size.has_value(), mtime.has_value(), uid.has_value(),
+                   gid.has_value(), uname.has_value(), gname.has_value(), dev_major.has_value(),
+                   dev_minor.has_value()}) {
+    count += set ? 1 : 0;
+  }
+  return count + (has_sparse_keys() ? 1 : 0);
+}
+
+std::size_t PaxValues::value_bytes() const {
+  // Numbers count as the 8 bytes they take; strings as their length.
+  std::size_t bytes = 0;
+  for (const std::optional<std::string>* text : {&path, &link_path, &uname, &gname}) {
+    if (*text) bytes += (*text)->size();
+  }
+  for (const auto& [name, value] : xattrs) bytes += name.size() + value.size();
+  return bytes + 8 * (key_count() - xattrs.size());
+}
+
+bool PaxValues::has_sparse_keys() const {
+  return sparse_name || sparse_real_size || sparse_major || sparse_minor || sparse_map ||
+         !sparse_offsets_0_0.empty() || !sparse_numbytes_0_0.empty();
 }
 
 std::optional<std::uint64_t> parse_decimal(std::string_view text) {

@@ -40,12 +40,22 @@ struct PaxValues {
   std::vector<std::uint64_t> sparse_offsets_0_0;  // 0.0: repeated records
   std::vector<std::uint64_t> sparse_numbytes_0_0;
 
-  /// Values of `later` replace ours where set; xattrs accumulate.
+  /// Values of `later` replace ours where set; xattrs accumulate, a later
+  /// value of a name replacing the earlier one.
   void merge_from(const PaxValues& later);
+
+  /// Keys held (each set field and each xattr) and the bytes of their
+  /// values: what bounds a 'g' header's state (util/limits.hpp).
+  std::size_t key_count() const;
+  std::size_t value_bytes() const;
+
+  /// True when any GNU.sparse.* key was read.
+  bool has_sparse_keys() const;
 };
 
 /// Parses the body of a pax header ("LEN key=value\n" records) into values.
-/// Throws FormatError naming `where` when a record is malformed.
+/// Throws FormatError naming `where` when a record is malformed, or when
+/// values would hold more than limits::kMaxXattrsPerEntry xattrs.
 void parse_pax_records(std::string_view body, PaxValues& values, std::string_view where);
 
 /// Parses a pax decimal time "[-]SECONDS[.FRACTION]".

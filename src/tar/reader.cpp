@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "tar/header.hpp"
-#include "util/checked.hpp"
 #include "util/error.hpp"
 #include "util/limits.hpp"
 #include "util/log.hpp"
@@ -43,6 +42,9 @@ std::string ustar_path(const UstarHeader& header) {
   }
   return path;
 }
+
+// Bytes of zero padding after `size` bytes of data, up to the next block.
+std::uint64_t padding_after(std::uint64_t size) { return (kBlockSize - size % kBlockSize) % kBlockSize; }
 
 // GNU long names are NUL-terminated inside their data block.
 std::string until_nul(std::string text) {
@@ -94,8 +96,7 @@ std::string TarReader::read_body(std::uint64_t size, std::size_t limit, std::str
   Bytes body = source_.read_exact(static_cast<std::size_t>(size));
   if (body.size() != size) fail(fmt::format("archive ends inside a {}", what));
   std::string text(as_chars(body));
-  const std::uint64_t padding = *round_up_block(size) - size;
-  padding_remaining_ = padding;
+  padding_remaining_ = padding_after(size);
   skip_rest_of_entry();
   return text;
 }
@@ -154,6 +155,27 @@ SparseMap TarReader::read_pax_1_0_sparse_map(std::uint64_t real_size) {
   return map;
 }
 
+void TarReader::read_global_header(std::uint64_t size, std::uint64_t header_offset) {
+  PaxValues global;
+  const std::string where = fmt::format("{}: offset {}", archive_name_, header_offset);
+  parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax global header"), global, where);
+  // A sparse map describes one file's data; for every later file it could
+  // only be wrong (and 0.0 maps would grow with each header).
+  if (global.has_sparse_keys()) {
+    fail(fmt::format("pax global header at offset {} holds GNU.sparse.* keys, which belong to one file",
+                     header_offset));
+  }
+  global_.merge_from(global);
+  if (global_.key_count() > limits::kMaxGlobalPaxKeys) {
+    fail(fmt::format("pax global headers set more than {} keys (at offset {})", limits::kMaxGlobalPaxKeys,
+                     header_offset));
+  }
+  if (global_.value_bytes() > limits::kMaxGlobalPaxBytes) {
+    fail(fmt::format("pax global headers hold more than {} bytes of values (at offset {})",
+                     limits::kMaxGlobalPaxBytes, header_offset));
+  }
+}
+
 bool TarReader::next(Entry& entry) {
   if (ended_) return false;
   skip_rest_of_entry();
@@ -161,6 +183,17 @@ bool TarReader::next(Entry& entry) {
 
   PaxValues local;         // from 'x' headers for this entry only
   bool pending = false;    // an extension header waits for its entry
+  // What the extension headers before this entry may still hold, together
+  // (util/limits.hpp): repeated 'x' headers merge and must not add up.
+  std::size_t extension_budget = limits::kMaxPaxBodyBytes;
+  auto read_extension = [&](std::uint64_t size, std::size_t limit, std::string_view what) {
+    if (size <= limit && size > extension_budget) {
+      fail(fmt::format("extension headers before one entry exceed the limit of {} bytes", limits::kMaxPaxBodyBytes));
+    }
+    std::string body = read_body(size, limit, what);
+    extension_budget -= body.size();
+    return body;
+  };
   std::optional<std::string> gnu_long_name;
   std::optional<std::string> gnu_long_link;
   const std::uint64_t first_header_offset = source_.position();
@@ -206,23 +239,19 @@ bool TarReader::next(Entry& entry) {
 
     switch (typeflag) {
       case 'x':
-        parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax header"), local,
+        parse_pax_records(read_extension(size, limits::kMaxPaxBodyBytes, "pax header"), local,
                           fmt::format("{}: offset {}", archive_name_, header_offset));
         pending = true;
         continue;
-      case 'g': {
-        PaxValues global;
-        parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax global header"), global,
-                          fmt::format("{}: offset {}", archive_name_, header_offset));
-        global_.merge_from(global);
+      case 'g':
+        read_global_header(size, header_offset);
         continue;
-      }
       case 'L':
-        gnu_long_name = until_nul(read_body(size, limits::kMaxPathBytes, "GNU long name"));
+        gnu_long_name = until_nul(read_extension(size, limits::kMaxPathBytes, "GNU long name"));
         pending = true;
         continue;
       case 'K':
-        gnu_long_link = until_nul(read_body(size, limits::kMaxPathBytes, "GNU long link name"));
+        gnu_long_link = until_nul(read_extension(size, limits::kMaxPathBytes, "GNU long link name"));
         pending = true;
         continue;
       case 'V':  // a GNU volume label names the archive, not a file
@@ -300,7 +329,7 @@ bool TarReader::next(Entry& entry) {
     entry.size_bytes = is_header_only(typeflag) ? 0 : stored_size;
     data_offset_ = source_.position();
     data_remaining_ = entry.size_bytes;
-    padding_remaining_ = *round_up_block(entry.size_bytes) - entry.size_bytes;
+    padding_remaining_ = padding_after(entry.size_bytes);
 
     // pax sparse formats: 0.0 and 0.1 keep the map in records, 1.0 at the
     // start of the data; all of them may hide the real name.

@@ -64,6 +64,7 @@ class TarReader {
  private:
   void skip_rest_of_entry();
   std::string read_body(std::uint64_t size, std::size_t limit, std::string_view what);
+  void read_global_header(std::uint64_t size, std::uint64_t header_offset);
   [[noreturn]] void fail(std::string_view problem) const;
   SparseMap read_old_gnu_sparse_map(Bytes header_block);
   SparseMap read_pax_1_0_sparse_map(std::uint64_t real_size);
@@ -74,7 +75,7 @@ class TarReader {
   std::uint64_t data_offset_ = 0;
   std::uint64_t data_remaining_ = 0;
   std::uint64_t padding_remaining_ = 0;
-  PaxValues global_;  // 'g' headers: apply to every later entry
+  PaxValues global_;  // 'g' headers: apply to every later entry; bounded (util/limits.hpp)
   bool ended_ = false;
 };
 

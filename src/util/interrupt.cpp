@@ -25,6 +25,7 @@ namespace {
 constexpr auto kGracePeriod = std::chrono::seconds(2);
 
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_stop_requested{false};
 std::mutex g_paths_mutex;
 std::vector<std::string> g_paths;
 
@@ -80,9 +81,16 @@ void install_interrupt_handling() {
 
 int interrupting_signal() { return g_signal.load(std::memory_order_relaxed); }
 
+void request_stop() { g_stop_requested.store(true); }
+void clear_stop_request() { g_stop_requested.store(false); }
+bool stop_requested() { return g_stop_requested.load(std::memory_order_relaxed); }
+
 void check_interrupted() {
   const int signal_number = interrupting_signal();
-  if (signal_number == 0) return;
+  if (signal_number == 0) {
+    if (stop_requested()) throw StopRequested();
+    return;
+  }
   throw Interrupted(signal_number, fmt::format("{} by {}", signal_verb(signal_number), signal_name(signal_number)));
 }
 

@@ -8,17 +8,35 @@
 
 #include <string>
 
+#include "util/error.hpp"
+
 namespace undocker {
 
 /// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and every thread it starts later)
 /// and starts the watcher. Call once, early in main, before other threads.
 void install_interrupt_handling();
 
-/// Throws Interrupted if a signal arrived.
+/// Throws Interrupted if a signal arrived, or StopRequested if another
+/// thread asked the pipeline to stop.
 void check_interrupted();
+
+/// A helper thread found a failure the pipeline cannot see (a blob digest
+/// mismatch): the pipeline stops at its next check_interrupted(), and the
+/// helper's owner, catching StopRequested, reports the real error. Cleared
+/// by clear_stop_request().
+void request_stop();
+void clear_stop_request();
+bool stop_requested();
 
 /// The signal that interrupted the run, or 0.
 int interrupting_signal();
+
+/// What check_interrupted() throws after request_stop(); never reported
+/// as such (its message says so if it ever were).
+class StopRequested : public Error {
+ public:
+  StopRequested() : Error(kExitIo, "stopped after a failure on another thread") {}
+};
 
 /// Keeps `path` on the list the watcher deletes (a whole tree) if it must
 /// exit on its own; the owner removes it normally and then unregisters.

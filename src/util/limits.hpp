@@ -13,7 +13,21 @@ inline constexpr std::size_t kMaxPathBytes = 64 * 1024;
 // Owner and group names are only informative (we use numeric ids).
 inline constexpr std::size_t kMaxOwnerNameBytes = 4 * 1024;
 // A PAX extended header holds a few records; xattrs are its largest payload.
+// The bound holds for one header and for all the extension headers ('x',
+// 'L', 'K') before one entry together, which the reader keeps in memory.
 inline constexpr std::size_t kMaxPaxBodyBytes = 16 * 1024 * 1024;
+// xattrs of one entry: Linux lists at most 64 KiB of names per inode, and a
+// real file carries a handful (security.capability, security.selinux,
+// user.*); the bound also keeps finding a repeated name cheap.
+inline constexpr std::size_t kMaxXattrsPerEntry = 128;
+// What pax global ('g') headers set stays in force for the rest of the
+// layer and is copied into every later entry, so it is kept small: at most
+// this many keys (a later value of a key replaces the earlier one) and this
+// many bytes of values. Real writers put a comment or an mtime there (git
+// archive, some BuildKit versions); unbounded, 20,000 headers adding a key
+// each made every entry carry 20,000 xattrs.
+inline constexpr std::size_t kMaxGlobalPaxKeys = 64;
+inline constexpr std::size_t kMaxGlobalPaxBytes = 16 * 1024;
 // A single xattr value: the kernel refuses more than 64 KiB anyway.
 inline constexpr std::size_t kMaxXattrValueBytes = 64 * 1024;
 // Manifests, configs and indexes are kilobytes; 64 MiB leaves room for

@@ -2,11 +2,11 @@
 // 5.1.1 (padding), 5.3.3 (initial hash) and 6.2.2 (computation).
 #include "util/sha256.hpp"
 
+#include "util/knobs.hpp"
 #include "util/sha256_constants.hpp"
 #include "util/sha256_x86.hpp"
 
 #include <bit>
-#include <cstdlib>
 #include <cstring>
 
 namespace undocker {
@@ -71,7 +71,7 @@ void Sha256::reset() {
 void Sha256::compress_blocks(const std::uint8_t* blocks, std::size_t block_count) {
   // SHA-NI hashes about 4.5 times faster here (bench/RESULTS.md).
   // UNDOCKER_SHA256=portable forces the portable rounds (the tests run both).
-  static const bool use_sha_ni = cpu_has_sha_ni() && !std::getenv("UNDOCKER_SHA256");
+  static const bool use_sha_ni = cpu_has_sha_ni() && knobs().sha256 != Sha256Knob::kPortable;
   if (use_sha_ni) {
     sha256_compress_sha_ni(state_.data(), blocks, block_count);
     return;

@@ -353,6 +353,35 @@ def _(t):
     t.expect_rc(r, 2)
 
 
+@suite.check("usage: a bad UNDOCKER_* knob is exit 2 naming it, before anything is read or written")
+def _(t):
+    archive = t.path("a.tar")
+    docker_archive(Image([small_layer()]), archive)
+    cases = [
+        ("UNDOCKER_THREADS", "-1", "a number of file workers from 0 to 64"),
+        ("UNDOCKER_THREADS", "65", "a number of file workers from 0 to 64"),
+        ("UNDOCKER_THREADS", "4294967297", "a number of file workers from 0 to 64"),
+        ("UNDOCKER_NO_PLAN", "yes", "0 or 1"),
+        ("UNDOCKER_PLAN_ALWAYS", "2", "0 or 1"),
+        ("UNDOCKER_READ_AHEAD", "off", "0 or 1"),
+        ("UNDOCKER_INFLATE", "zlib-ng", "zlib or isal"),
+        ("UNDOCKER_SHA256", "1", "portable or auto"),
+    ]
+    for name, value, expected in cases:
+        out = t.path("out-" + name)
+        r = t.run(["-f", archive, "-o", out], env={name: value})
+        t.expect_rc(r, 2)
+        t.eq(r.errors, [f"ERROR:undocker:bad value {name}={value}: expected {expected}"], f"{name}={value}: the ERROR line")
+        t.true(not os.path.exists(out), f"{name}={value}: DIR was created")
+    # The documented values, and an empty one (unset), all extract.
+    for name, value in (("UNDOCKER_THREADS", "0"), ("UNDOCKER_THREADS", "3"), ("UNDOCKER_NO_PLAN", "1"),
+                        ("UNDOCKER_READ_AHEAD", "0"), ("UNDOCKER_INFLATE", "zlib"), ("UNDOCKER_SHA256", "portable"),
+                        ("UNDOCKER_NO_PLAN", "")):
+        out = t.path(f"ok-{name}-{value}")
+        t.extract(archive, out=out, env={name: value})
+        t.entry("etc/hello", content="hello", root=out)
+
+
 @suite.check("errors: a missing archive file is exit 1")
 def _(t):
     r = t.run(["-f", t.path("does-not-exist.tar"), "--list"])

@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::filesystem::remove_all(out);
   try {
     undocker::fs::RootDir root(out);
-    undocker::fs::TreeWriter writer(root, undocker::fs::WriterOptions{false, false});
+    // One file worker: the pool's hand-over and failure paths are fuzzed too.
+    undocker::fs::TreeWriter writer(root, undocker::fs::WriterOptions{false, false, true, 1});
     std::unique_ptr<undocker::layer::ByteSource> source =
         undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
     undocker::layer::apply_layer(*source, 0, "fuzz-layer", writer, undocker::layer::ApplyOptions{true, true});

@@ -1336,6 +1336,63 @@ def _(c):
     c.expect_error(c.extract(), 3, L(layer) + r": pax header of %d bytes exceeds the limit of 16777216 bytes" % len(body))
 
 
+def pax_flood_layer(keys, files):
+    """`keys` pax global headers, each adding its own SCHILY.xattr key, then `files` small files."""
+    tar = Tar()
+    for i in range(keys):
+        tar.pax(pax_record(f"SCHILY.xattr.user.k{i:05}", "v"), typeflag=b"g")
+    for i in range(files):
+        tar.file(f"f{i:05}", "x")
+    return tar.bytes()
+
+
+@case("pax_global_flood", "20,000 pax `g` headers each adding a distinct `SCHILY.xattr.*` key, then 20,000 files; "
+      "a `g` header holding 20 KiB of values; `GNU.sparse.*` keys in a `g` header; 20,000 `g` headers replacing one key",
+      "exit 3 naming the layer and the header's offset, well under a second, peak RSS under 64 MiB; "
+      "the replacing headers: exit 0, each file with the mtime of the last `g` before it",
+      "unbounded global state (issue 11); Go CVE-2022-2879 (unbounded pax headers)")
+def _(c):
+    def bounded(r, label, limit):
+        # Before the limits: killed after more than 30 s (the state was
+        # merged forever and copied into every entry).
+        limit = limit if not c.suite.asan else 10 * limit
+        c.note(f"{label}: exit {r.rc} in {r.seconds:.2f}s, peak RSS {r.maxrss_kib // 1024} MiB")
+        if r.seconds > limit:
+            raise Failure(f"{label}: took {r.seconds:.2f}s (limit {limit}s)")
+        if not c.suite.asan and r.maxrss_kib > 64 * 1024:
+            raise Failure(f"{label}: peak RSS {r.maxrss_kib // 1024} MiB (limit 64 MiB)")
+
+    layer = pax_flood_layer(20_000, 20_000)
+    one_image(c, layer)
+    r = c.extract(timeout=60)
+    # The 65th distinct key, in the 65th header (each takes two blocks).
+    c.expect_error(r, 3, L(layer) + r": pax global headers set more than 64 keys \(at offset %d\)" % (64 * 1024))
+    bounded(r, "20,000 keys", 1.0)
+
+    layer = Tar().pax(pax_record("SCHILY.xattr.user.big", "v" * 20_000), typeflag=b"g").file("f", "x").bytes()
+    one_image(c, layer)
+    c.expect_error(c.extract(), 3, L(layer) + r": pax global headers hold more than 16384 bytes of values \(at offset 0\)")
+
+    body = pax_record("GNU.sparse.map", "0,1") + pax_record("GNU.sparse.realsize", "1")
+    layer = Tar().file("a", "x").pax(body, typeflag=b"g").file("f", "x").bytes()
+    one_image(c, layer)
+    c.expect_error(c.extract(), 3, L(layer) + r": pax global header at offset 1024 holds GNU\.sparse\.\* keys, "
+                   r"which belong to one file")
+
+    tar = Tar()
+    for i in range(20_000):
+        tar.pax(pax_record("mtime", str(MTIME + i)), typeflag=b"g")
+        if i % 10 == 9:
+            tar.file(f"f{i:05}", "x")
+    layer = tar.bytes()
+    one_image(c, layer)
+    r = c.expect_ok(c.extract(timeout=60))
+    for i in (9, 10_009, 19_999):
+        c.tree(f"f{i:05}", "file", "x", mtime=MTIME + i)
+    # 0.15 s on a quiet machine: the time goes into creating the files.
+    bounded(r, "20,000 replacing headers, 2,000 files", 5.0)
+
+
 @case("ustar_size_negative", "a base-256 size field holding -1", "exit 3 naming the entry", "libarchive base-256 checks")
 def _(c):
     layer = Tar().raw(tar_header("neg", b"0", size_field=base256(-1, 12))).bytes()

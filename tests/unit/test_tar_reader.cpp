@@ -440,6 +440,52 @@ TEST_CASE("a pax header larger than the limit is refused before it is read") {
   CHECK(error_of(tar) == error_prefix() + "pax header of 8589934591 bytes exceeds the limit of 16777216 bytes");
 }
 
+TEST_CASE("pax global state is bounded: 64 keys, a later value of a key replacing the earlier") {
+  TarBuilder replacing;
+  for (int i = 0; i < 1000; ++i) replacing.pax_global({{"SCHILY.xattr.user.same", std::to_string(i)}});
+  const std::vector<ReadEntry> entries = read_all(replacing.file("f", "x").end().bytes());
+  REQUIRE(entries.size() == 1);
+  REQUIRE(entries[0].entry.xattrs.size() == 1);
+  CHECK(entries[0].entry.xattrs[0].second == "999");
+
+  TarBuilder distinct;
+  for (int i = 0; i < 65; ++i) distinct.pax_global({{"SCHILY.xattr.user.k" + std::to_string(i), "v"}});
+  CHECK(error_of(distinct.file("f", "x").end().bytes()) ==
+        error_prefix() + "pax global headers set more than 64 keys (at offset 65536)");
+}
+
+TEST_CASE("pax global state is bounded: 16 KiB of values") {
+  const Buffer tar = TarBuilder()
+                         .pax_global({{"SCHILY.xattr.user.a", std::string(10000, 'a')}})
+                         .pax_global({{"SCHILY.xattr.user.a", std::string(10000, 'b')}})  // replaces: fine
+                         .pax_global({{"SCHILY.xattr.user.b", std::string(10000, 'c')}})
+                         .file("f", "x")
+                         .bytes();
+  CHECK(error_of(tar) == error_prefix() + "pax global headers hold more than 16384 bytes of values (at offset 21504)");
+}
+
+TEST_CASE("GNU.sparse.* keys in a pax global header are refused") {
+  for (const char* key : {"GNU.sparse.map", "GNU.sparse.offset", "GNU.sparse.major", "GNU.sparse.name"}) {
+    CAPTURE(key);
+    const Buffer tar = TarBuilder().pax_global({{key, "1"}}).file("f", "x").bytes();
+    CHECK(error_of(tar) == error_prefix() + "pax global header at offset 0 holds GNU.sparse.* keys, which belong to one file");
+  }
+}
+
+TEST_CASE("the extension headers before one entry are bounded together") {
+  // Two 'x' headers of 9 MiB each: each under the 16 MiB limit, not both.
+  const std::string big(9 << 20, 'v');
+  const Buffer tar = TarBuilder().pax({{"comment", big}}).pax({{"comment", big}}).file("f", "x").bytes();
+  CHECK(error_of(tar) == error_prefix() + "extension headers before one entry exceed the limit of 16777216 bytes");
+}
+
+TEST_CASE("at most 128 xattrs for one entry") {
+  test::PaxRecords records;
+  for (int i = 0; i < 129; ++i) records.emplace_back("SCHILY.xattr.user.k" + std::to_string(i), "v");
+  const Buffer tar = TarBuilder().pax(records).file("f", "x").bytes();
+  CHECK(error_of(tar) == error_prefix() + "offset 0: malformed pax header: more than 128 xattrs for one entry");
+}
+
 TEST_CASE("a malformed pax record names the archive and the header's offset") {
   const Buffer tar = TarBuilder().file("a", "1").pax_raw("99 path=a\n").file("b", "2").bytes();
   CHECK(error_of(tar) == error_prefix() + "offset 1024: malformed pax header: record length 99 is invalid");
