@@ -1,6 +1,8 @@
 // libFuzzer: applies arbitrary bytes as a layer into a fresh temporary
-// directory, then checks nothing appeared beside it. Run it jailed
-// (README.md, "Fuzzing"): it writes to disk.
+// directory, then checks nothing appeared beside it; and plans the same
+// bytes as the final tree in memory and writes it as a tar stream to
+// /dev/null (the --tar path). Run it jailed (README.md, "Fuzzing"): it
+// writes to disk.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +17,9 @@
 #include "fs/writer.hpp"
 #include "layer/apply.hpp"
 #include "layer/decompress.hpp"
+#include "layer/decoded_spool.hpp"
+#include "layer/final_tree.hpp"
+#include "output/tar_sink.hpp"
 #include "util/error.hpp"
 
 namespace {
@@ -42,6 +47,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
     undocker::layer::apply_layer(*source, 0, "fuzz-layer", writer, undocker::layer::ApplyOptions{true, true});
     writer.finish();
+  } catch (const undocker::Error&) {
+  }
+  try {
+    undocker::layer::FinalTree tree;
+    std::unique_ptr<undocker::layer::ByteSource> source =
+        undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
+    undocker::layer::SpoolingSource spool(*source, "fuzz-layer");
+    undocker::layer::apply_layer(spool, 0, "fuzz-layer", tree, undocker::layer::ApplyOptions{true, true});
+    tree.finish();
+    const std::vector<undocker::output::TarSinkLayer> layers{{spool.finish(), "fuzz-layer"}};
+    static const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    undocker::output::write_tree_tar(tree, layers, null_fd, [] {});
   } catch (const undocker::Error&) {
   }
   // The scratch directory must hold nothing but out/.
