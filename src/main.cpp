@@ -17,6 +17,7 @@
 
 #include "cli/options.hpp"
 #include "extract.hpp"
+#include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
 #include "util/knobs.hpp"
@@ -26,7 +27,7 @@ namespace {
 
 void prepare_process() {
   // Before any other thread exists, so that all of them block the signals.
-  undocker::install_interrupt_handling();
+  undocker::install_interrupt_handling(&undocker::fs::remove_path);
   // A reader that goes away is an EPIPE we unwind from (removing what is
   // temporary), not a signal that kills us mid-way.
   signal(SIGPIPE, SIG_IGN);

@@ -108,7 +108,7 @@ UnpackSummary stream_image_as_tar(const cli::Options& options, const archive::Me
     // for the data the stream reads in tree order.
     layer::FinalTree tree;
     std::vector<output::TarSinkLayer> layers;
-    std::vector<std::unique_ptr<layer::ByteSource>> sources;
+    std::vector<std::unique_ptr<ByteSource>> sources;
     std::vector<std::unique_ptr<layer::SpoolingSource>> spools;
     {
       StepTimer timer("plan_tree");
@@ -119,7 +119,7 @@ UnpackSummary stream_image_as_tar(const cli::Options& options, const archive::Me
         log(LogLevel::kInfo, "reading layer {}", escape(item.layer->id));
         const bool compressed = item.compression != layer::Compression::kNone;
         sources.push_back(layer::open_decompressed(item.blob, item.layer->member));
-        layer::ByteSource* input = sources.back().get();
+        ByteSource* input = sources.back().get();
         if (compressed) {
           spools.push_back(std::make_unique<layer::SpoolingSource>(*input, item.layer->member));
           input = spools.back().get();

@@ -71,8 +71,8 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
   if (upper_compressed_bytes * kMaxUpperScanShare > blobs[0].blob.size() && !knobs().plan_always) {
     return planning;
   }
-  std::vector<std::unique_ptr<layer::ByteSource>> sources;
-  std::vector<layer::ByteSource*> upper;
+  std::vector<std::unique_ptr<ByteSource>> sources;
+  std::vector<ByteSource*> upper;
   for (std::size_t i = 1; i < blobs.size(); ++i) {
     sources.push_back(layer::open_decompressed(blobs[i].blob, names[i]));
     upper.push_back(sources.back().get());
@@ -95,7 +95,7 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
     progress.begin_layer(position, layer.id);
     StepTimer timer("apply_layer");
-    std::unique_ptr<layer::ByteSource> source = layer::open_decompressed(item.blob, layer.member);
+    std::unique_ptr<ByteSource> source = layer::open_decompressed(item.blob, layer.member);
     apply_options.estargz = item.compression == layer::Compression::kGzip;
     // A compressed layer's diffID covers the tar inside: hash it as it
     // streams by (an uncompressed blob is hashed by the BlobVerifier).
@@ -103,7 +103,7 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     if (options.verify && !layer.diff_id.empty() && item.compression != layer::Compression::kNone) {
       hashing = std::make_unique<layer::HashingSource>(*source);
     }
-    layer::ByteSource& input = hashing ? static_cast<layer::ByteSource&>(*hashing) : *source;
+    ByteSource& input = hashing ? static_cast<ByteSource&>(*hashing) : *source;
     const std::vector<bool>* skip = position < planning.plans.size() ? &planning.plans[position].skip : nullptr;
     layer::StreamingPlanner* streaming = position == 0 ? planning.streaming.get() : nullptr;
     const layer::ApplyStats stats = layer::apply_layer(input, position, layer.member, writer, apply_options, skip, streaming);

@@ -2,43 +2,21 @@
 
 #include <fmt/format.h>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "util/error.hpp"
+#include "util/path.hpp"
 #include "util/limits.hpp"
 #include "util/log.hpp"
 
 namespace undocker::archive {
 
-std::optional<std::string> clean_member_name(std::string_view raw) {
-  std::vector<std::string_view> parts;
-  std::size_t begin = 0;
-  while (begin <= raw.size()) {
-    std::size_t end = raw.find('/', begin);
-    if (end == std::string_view::npos) end = raw.size();
-    const std::string_view part = raw.substr(begin, end - begin);
-    if (part == "..") {
-      if (parts.empty()) return std::nullopt;
-      parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    begin = end + 1;
-  }
-  std::string clean;
-  for (const std::string_view part : parts) {
-    if (!clean.empty()) clean += '/';
-    clean += part;
-  }
-  return clean;
-}
-
 MemberIndex::MemberIndex(Bytes archive, std::string archive_name)
     : archive_(archive), archive_name_(std::move(archive_name)) {
-  layer::MemorySource source(archive_);
+  MemorySource source(archive_);
   tar::TarReader reader(source, archive_name_);
   tar::Entry entry;
   while (reader.next(entry)) {
-    std::optional<std::string> name = clean_member_name(entry.path);
+    std::optional<std::string> name = clean_entry_path(entry.path);
     if (!name) {
       throw FormatError(fmt::format("{}: {}: member name climbs out of the archive with '..'",
                                     escape(archive_name_), escape(entry.path)));
@@ -61,7 +39,7 @@ bool MemberIndex::contains(std::string_view name) const {
 }
 
 std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
-  std::optional<std::string> name = clean_member_name(raw_name);
+  std::optional<std::string> name = clean_entry_path(raw_name);
   for (std::size_t hops = 0; name && hops <= static_cast<std::size_t>(limits::kMaxSymlinkHops); ++hops) {
     const auto found = by_name_.find(*name);
     if (found == by_name_.end()) return std::nullopt;
@@ -71,14 +49,14 @@ std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
         return member;
       case tar::EntryType::kHardlink:
         // A hardlink names its target from the archive's top.
-        name = clean_member_name(member.link_target);
+        name = clean_entry_path(member.link_target);
         break;
       case tar::EntryType::kSymlink: {
         // A symlink's relative target is relative to its own directory.
         const std::size_t slash = member.name.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : member.name.substr(0, slash + 1);
-        name = member.link_target.starts_with('/') ? clean_member_name(member.link_target)
-                                                    : clean_member_name(dir + member.link_target);
+        name = member.link_target.starts_with('/') ? clean_entry_path(member.link_target)
+                                                    : clean_entry_path(dir + member.link_target);
         break;
       }
       default:

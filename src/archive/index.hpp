@@ -50,8 +50,5 @@ class MemberIndex {
   std::unordered_map<std::string, std::size_t> by_name_;  // last one wins, as tar
 };
 
-/// Cleans an archive member name lexically: strips leading "/" and "./",
-/// drops empty and "." components. nullopt if ".." climbs above the top.
-std::optional<std::string> clean_member_name(std::string_view raw);
 
 }  // namespace undocker::archive

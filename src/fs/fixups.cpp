@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "fs/fd.hpp"
-#include "fs/path.hpp"
+#include "util/path.hpp"
 #include "fs/root.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"

@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "fs/errors.hpp"
-#include "fs/path.hpp"
+#include "util/path.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -91,6 +91,13 @@ bool remove_tree_at(int dir_fd, const std::string& name) {
   if (!child.valid()) return false;
   if (!remove_children(child.get())) return false;
   return unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0;
+}
+
+void remove_path(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  const Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir_fd.valid()) remove_tree_at(dir_fd.get(), path.substr(slash == std::string::npos ? 0 : slash + 1));
 }
 
 TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {

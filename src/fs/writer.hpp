@@ -95,4 +95,8 @@ bool remove_children(int dir_fd);
 /// following symlinks. Returns false with errno set on failure.
 bool remove_tree_at(int dir_fd, const std::string& name);
 
+/// Removes the file or tree at path (its parent directories are followed,
+/// its last component is not); errors are ignored. For the signal watcher.
+void remove_path(const std::string& path);
+
 }  // namespace undocker::fs

@@ -9,6 +9,7 @@
 #include "image/image.hpp"
 #include "image/json.hpp"
 #include "util/error.hpp"
+#include "util/path.hpp"
 #include "util/log.hpp"
 
 namespace undocker::image {
@@ -37,7 +38,7 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
     simdjson::dom::object entry = doc.object(item, where);
     Image image;
     const std::string raw_config = doc.required_string(entry, "Config");
-    const std::optional<std::string> config = archive::clean_member_name(raw_config);
+    const std::optional<std::string> config = clean_entry_path(raw_config);
     if (!config || config->empty() || raw_config.starts_with('/')) {
       doc.fail(fmt::format("config path {} leaves the archive", escape(raw_config)));
     }
@@ -55,7 +56,7 @@ ImageArchive load_docker_manifest(const archive::MemberIndex& index) {
       image.repo_tags.push_back(has_tag ? repo_tag : repo_tag + ":latest");
     }
     for (const std::string& raw_path : doc.string_list(entry, "Layers")) {
-      const std::optional<std::string> path = archive::clean_member_name(raw_path);
+      const std::optional<std::string> path = clean_entry_path(raw_path);
       if (!path || raw_path.starts_with('/')) {
         doc.fail(fmt::format("layer path {} leaves the archive", escape(raw_path)));
       }

@@ -4,7 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "fs/path.hpp"
+#include "util/path.hpp"
+#include "layer/changeset.hpp"
 #include "tar/reader.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
@@ -14,10 +15,6 @@
 namespace undocker::layer {
 
 namespace {
-
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
-constexpr std::string_view kWhiteoutMeta = ".wh..wh.";
 
 // Paths this layer has written. A whiteout or opaque marker must not touch
 // them, nor the directories that lead to them.
@@ -57,22 +54,6 @@ void shift_owner(tar::Entry& entry, std::uint32_t base) {
   entry.gid += base;
 }
 
-// Inside an aufs bookkeeping directory (.wh..wh.plnk/…): skipped whole.
-bool in_whiteout_meta_dir(std::string_view dir) {
-  std::size_t begin = 0;
-  while (begin < dir.size()) {
-    std::size_t end = dir.find('/', begin);
-    if (end == std::string_view::npos) end = dir.size();
-    if (dir.substr(begin, end - begin).starts_with(kWhiteoutMeta)) return true;
-    begin = end + 1;
-  }
-  return false;
-}
-
-std::string join(std::string_view dir, std::string_view name) {
-  return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
-}
-
 }  // namespace
 
 ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::string& layer_name, TreeTarget& writer,
@@ -86,7 +67,7 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
     check_interrupted();
     ++stats.entries;
     if (options.progress) options.progress->advance(1, entry.size_bytes);
-    const std::optional<std::string> clean_path = fs::clean_entry_path(entry.path);
+    const std::optional<std::string> clean_path = clean_entry_path(entry.path);
     if (!clean_path) {
       throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
                                     escape(layer_name), escape(entry.path)));
@@ -100,34 +81,34 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
       ++stats.planned_away;
       continue;
     }
-    const auto [dir, base] = fs::split_parent(*clean_path);
     if (options.estargz && is_estargz_metadata(*clean_path)) continue;
     try {
-      if (options.whiteouts && (base.starts_with(kWhiteoutPrefix) || in_whiteout_meta_dir(dir))) {
+      const Change change = options.whiteouts ? classify_change(*clean_path) : Change{};
+      if (change.kind != ChangeKind::kEntry) {
         ++stats.whiteouts;
-        if (base == kOpaqueMarker) {
-          // Hide what lower layers put in dir; keep this layer's entries.
-          writer.prune(dir, [&](const std::string& path) { return written.touches(path); });
-        } else if (base.starts_with(kWhiteoutMeta)) {
-          // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not part of the tree.
-        } else if (in_whiteout_meta_dir(dir)) {
-        } else {
-          const std::string_view name = base.substr(kWhiteoutPrefix.size());
-          if (name.empty() || name == "." || name == "..") {
+        switch (change.kind) {
+          case ChangeKind::kOpaque:
+            // Hide what lower layers put in the directory; keep this layer's entries.
+            writer.prune(change.target, [&](const std::string& path) { return written.touches(path); });
+            break;
+          case ChangeKind::kWhiteout:
+            if (written.touches(change.target)) {
+              // This layer wrote target (or below it): only lower content goes.
+              writer.prune(change.target, [&](const std::string& path) { return written.touches(path); });
+            } else {
+              writer.remove(change.target);
+            }
+            break;
+          case ChangeKind::kInvalidWhiteout:
             throw FormatError(fmt::format("{}: {}: whiteout names no file", escape(layer_name), escape(entry.path)));
-          }
-          const std::string target = join(dir, name);
-          if (written.touches(target)) {
-            // This layer wrote target (or below it): only lower content goes.
-            writer.prune(target, [&](const std::string& path) { return written.touches(path); });
-          } else {
-            writer.remove(target);
-          }
+          case ChangeKind::kMetadata:  // aufs bookkeeping: not part of the tree
+          case ChangeKind::kEntry:
+            break;
         }
         continue;
       }
       if (entry.type == tar::EntryType::kHardlink) {
-        const std::optional<std::string> target = fs::clean_entry_path(entry.link_target);
+        const std::optional<std::string> target = clean_entry_path(entry.link_target);
         if (!target || target->empty()) {
           throw FormatError(fmt::format("{}: {}: hardlink target {} is outside the output directory",
                                         escape(layer_name), escape(entry.path), escape(entry.link_target)));

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "layer/tree_target.hpp"
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "layer/plan.hpp"
 
 namespace undocker {

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::archive {

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::layer {

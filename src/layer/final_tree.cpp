@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "fs/path.hpp"
+#include "util/path.hpp"
 #include "util/error.hpp"
 #include "util/limits.hpp"
 #include "util/log.hpp"
@@ -126,7 +126,7 @@ bool FinalTree::resolve_dir(std::string_view clean_dir, bool create, const tar::
 std::uint32_t FinalTree::open_parent(std::string_view clean_path, const tar::Timestamp& made_mtime) {
   std::uint32_t parent = 0;
   int error = 0;
-  if (!resolve_dir(fs::split_parent(clean_path).first, true, made_mtime, parent, error)) {
+  if (!resolve_dir(split_parent(clean_path).first, true, made_mtime, parent, error)) {
     fail(clean_path, "open the directory for the entry", error);
   }
   return parent;
@@ -180,7 +180,7 @@ void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar:
     return;
   }
   const std::uint32_t parent = open_parent(clean_path, entry.mtime);
-  const std::string_view leaf = fs::split_parent(clean_path).second;
+  const std::string_view leaf = split_parent(clean_path).second;
   if (leaf.size() > kMaxNameBytes) fail(clean_path, "create the entry", ENAMETOOLONG);
 
   if (entry.type == tar::EntryType::kDirectory) {
@@ -202,16 +202,16 @@ void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar:
   }
 
   if (entry.type == tar::EntryType::kHardlink) {
-    const std::optional<std::string> target = fs::clean_entry_path(entry.link_target);
+    const std::optional<std::string> target = clean_entry_path(entry.link_target);
     if (!target || target->empty()) fail(clean_path, "link outside the output directory", EXDEV);
     if (*target == clean_path) return;  // a link to itself changes nothing
     const std::string action = fmt::format("link to {}", escape(*target));
     std::uint32_t target_parent = 0;
     int error = 0;
-    if (!resolve_dir(fs::split_parent(*target).first, false, entry.mtime, target_parent, error)) {
+    if (!resolve_dir(split_parent(*target).first, false, entry.mtime, target_parent, error)) {
       fail(clean_path, action, ENOENT);
     }
-    const std::string_view target_leaf = fs::split_parent(*target).second;
+    const std::string_view target_leaf = split_parent(*target).second;
     auto found = nodes_[target_parent].children.find(target_leaf);
     if (found == nodes_[target_parent].children.end()) fail(clean_path, action, ENOENT);
     const std::uint32_t target_node = found->second;
@@ -256,8 +256,8 @@ bool FinalTree::remove(std::string_view clean_path) {
   if (clean_path.empty()) return false;
   std::uint32_t parent = 0;
   int error = 0;
-  if (!resolve_dir(fs::split_parent(clean_path).first, false, tar::Timestamp{}, parent, error)) return false;
-  auto found = nodes_[parent].children.find(fs::split_parent(clean_path).second);
+  if (!resolve_dir(split_parent(clean_path).first, false, tar::Timestamp{}, parent, error)) return false;
+  auto found = nodes_[parent].children.find(split_parent(clean_path).second);
   if (found == nodes_[parent].children.end()) return false;
   detach(found->second);
   forget_records(clean_path);
@@ -269,8 +269,8 @@ void FinalTree::prune(std::string_view clean_dir, const std::function<bool(const
   if (!clean_dir.empty()) {
     std::uint32_t parent = 0;
     int error = 0;
-    if (!resolve_dir(fs::split_parent(clean_dir).first, false, tar::Timestamp{}, parent, error)) return;
-    auto found = nodes_[parent].children.find(fs::split_parent(clean_dir).second);
+    if (!resolve_dir(split_parent(clean_dir).first, false, tar::Timestamp{}, parent, error)) return;
+    auto found = nodes_[parent].children.find(split_parent(clean_dir).second);
     // The last component is not followed: a symlink there hides nothing.
     if (found == nodes_[parent].children.end() || !is_directory(found->second)) return;
     dir = found->second;
@@ -300,8 +300,8 @@ void FinalTree::finish() {
     if (!it->first.empty()) {
       std::uint32_t parent = 0;
       int error = 0;
-      if (!resolve_dir(fs::split_parent(it->first).first, false, tar::Timestamp{}, parent, error)) continue;
-      auto found = nodes_[parent].children.find(fs::split_parent(it->first).second);
+      if (!resolve_dir(split_parent(it->first).first, false, tar::Timestamp{}, parent, error)) continue;
+      auto found = nodes_[parent].children.find(split_parent(it->first).second);
       if (found == nodes_[parent].children.end() || !is_directory(found->second)) continue;
       dir = found->second;
     }

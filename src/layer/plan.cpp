@@ -5,17 +5,15 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "fs/path.hpp"
-#include "layer/byte_source.hpp"
+#include "util/path.hpp"
+#include "util/byte_source.hpp"
+#include "layer/changeset.hpp"
 #include "tar/reader.hpp"
 
 namespace undocker::layer {
 
 namespace {
 
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
-constexpr std::string_view kWhiteoutMeta = ".wh..wh.";
 
 enum class Effect { kNone, kDirectory, kReplace, kWhiteout, kOpaque };
 
@@ -111,24 +109,22 @@ struct KillSets {
 std::optional<Event> observe(const tar::Entry& entry, bool whiteouts, LayerSets& sets) {
   Event event;
   event.size_bytes = entry.size_bytes;
-  std::optional<std::string> clean = fs::clean_entry_path(entry.path);
+  std::optional<std::string> clean = clean_entry_path(entry.path);
   if (!clean || clean->empty()) return event;  // apply_layer reports or handles it
   if (static_cast<std::size_t>(std::count(clean->begin(), clean->end(), '/')) > kMaxPlannedDepth) return std::nullopt;
   if (!add_ancestors(*clean, sets.ancestors, sets.prefix_bytes)) return std::nullopt;
-  const auto [dir, base] = fs::split_parent(*clean);
-  if (whiteouts && base.starts_with(kWhiteoutPrefix)) {
-    if (base == kOpaqueMarker) {
-      event.effect = Effect::kOpaque;
-      event.path = std::string(dir);
-    } else if (!base.starts_with(kWhiteoutMeta) && base.size() > kWhiteoutPrefix.size()) {
-      event.effect = Effect::kWhiteout;
-      event.path = dir.empty() ? std::string(base.substr(4)) : std::string(dir) + "/" + std::string(base.substr(4));
+  const Change change = whiteouts ? classify_change(*clean) : Change{};
+  if (change.kind != ChangeKind::kEntry) {
+    // Bookkeeping and a whiteout naming nothing change nothing below.
+    if (change.kind == ChangeKind::kOpaque || change.kind == ChangeKind::kWhiteout) {
+      event.effect = change.kind == ChangeKind::kOpaque ? Effect::kOpaque : Effect::kWhiteout;
+      event.path = change.target;
     }
     return event;
   }
   if (entry.type == tar::EntryType::kSymlink) sets.symlinks.insert(*clean);
   if (entry.type == tar::EntryType::kHardlink) {
-    if (std::optional<std::string> target = fs::clean_entry_path(entry.link_target)) sets.link_targets.insert(*target);
+    if (std::optional<std::string> target = clean_entry_path(entry.link_target)) sets.link_targets.insert(*target);
   }
   const bool is_directory = entry.type == tar::EntryType::kDirectory;
   if (!is_directory) sets.non_directories.insert(*clean);

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::tar {

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "layer/decompress.hpp"
 
 namespace undocker::layer {

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <thread>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "util/batched_wake.hpp"
 #include "util/sha256.hpp"
 

@@ -55,7 +55,7 @@ std::string until_nul(std::string text) {
 
 }  // namespace
 
-TarReader::TarReader(layer::ByteSource& source, std::string archive_name)
+TarReader::TarReader(ByteSource& source, std::string archive_name)
     : source_(source), archive_name_(std::move(archive_name)) {}
 
 void TarReader::fail(std::string_view problem) const {

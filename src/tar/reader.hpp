@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "tar/pax.hpp"
 #include "tar/sparse.hpp"
 #include "util/bytes.hpp"
@@ -41,7 +41,7 @@ struct Entry {
 class TarReader {
  public:
   /// archive_name prefixes every error ("blobs/sha256/ab…: usr/bin/env: …").
-  TarReader(layer::ByteSource& source, std::string archive_name);
+  TarReader(ByteSource& source, std::string archive_name);
 
   /// Reads the next entry, skipping whatever data of the previous one was
   /// not read. Returns false at the end of the archive.
@@ -69,7 +69,7 @@ class TarReader {
   SparseMap read_old_gnu_sparse_map(Bytes header_block);
   SparseMap read_pax_1_0_sparse_map(std::uint64_t real_size);
 
-  layer::ByteSource& source_;
+  ByteSource& source_;
   std::string archive_name_;
   std::string current_name_;   // for messages: the entry being read
   std::uint64_t data_offset_ = 0;

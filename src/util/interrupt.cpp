@@ -14,7 +14,6 @@
 
 #include <fmt/format.h>
 
-#include "fs/writer.hpp"
 #include "util/error.hpp"
 
 namespace undocker {
@@ -40,16 +39,14 @@ const char* signal_name(int signal_number) {
 // "interrupted by SIGINT" (a user's ^C), "terminated by SIGTERM", "… SIGHUP".
 const char* signal_verb(int signal_number) { return signal_number == SIGINT ? "interrupted" : "terminated"; }
 
+// How a registered path is removed (a whole tree, never following a
+// symlink): given by main, so that util/ needs nothing above it.
+PathRemover g_remove_path = nullptr;
+
 void remove_registered_paths() {
   std::lock_guard lock(g_paths_mutex);
-  for (const std::string& path : g_paths) {
-    const std::size_t slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) continue;
-    fs::remove_tree_at(dir_fd, path.substr(slash + 1));
-    close(dir_fd);
-  }
+  if (g_remove_path == nullptr) return;
+  for (const std::string& path : g_paths) g_remove_path(path);
 }
 
 void watch(sigset_t signals) {
@@ -69,7 +66,8 @@ void watch(sigset_t signals) {
 
 }  // namespace
 
-void install_interrupt_handling() {
+void install_interrupt_handling(PathRemover remove_path) {
+  g_remove_path = remove_path;
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

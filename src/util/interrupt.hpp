@@ -12,9 +12,14 @@
 
 namespace undocker {
 
-/// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and every thread it starts later)
-/// and starts the watcher. Call once, early in main, before other threads.
-void install_interrupt_handling();
+/// Removes the file or tree at a registered path, never following a symlink.
+using PathRemover = void (*)(const std::string& path);
+
+/// Blocks SIGINT/SIGTERM/SIGHUP in this thread (and every thread it starts
+/// later) and starts the watcher, which removes the registered paths with
+/// remove_path if it must end the run itself. Call once, early in main,
+/// before other threads.
+void install_interrupt_handling(PathRemover remove_path);
 
 /// Throws Interrupted if a signal arrived, or StopRequested if another
 /// thread asked the pipeline to stop.

@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     undocker::fs::RootDir root(out);
     // One file worker: the pool's hand-over and failure paths are fuzzed too.
     undocker::fs::TreeWriter writer(root, undocker::fs::WriterOptions{false, false, true, 1});
-    std::unique_ptr<undocker::layer::ByteSource> source =
+    std::unique_ptr<undocker::ByteSource> source =
         undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
     undocker::layer::apply_layer(*source, 0, "fuzz-layer", writer, undocker::layer::ApplyOptions{true, true});
     writer.finish();
@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     undocker::layer::FinalTree tree;
-    std::unique_ptr<undocker::layer::ByteSource> source =
+    std::unique_ptr<undocker::ByteSource> source =
         undocker::layer::open_decompressed(undocker::Bytes(data, size), "fuzz-layer");
     undocker::layer::SpoolingSource spool(*source, "fuzz-layer");
     undocker::layer::apply_layer(spool, 0, "fuzz-layer", tree, undocker::layer::ApplyOptions{true, true});

@@ -4,12 +4,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "tar/reader.hpp"
 #include "util/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  undocker::layer::MemorySource source(undocker::Bytes(data, size));
+  undocker::MemorySource source(undocker::Bytes(data, size));
   undocker::tar::TarReader reader(source, "fuzz.tar");
   undocker::tar::Entry entry;
   try {

@@ -24,7 +24,7 @@
 #include "fs/root.hpp"
 #include "fs/writer.hpp"
 #include "layer/apply.hpp"
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "support/scoped_temp_dir.hpp"
 #include "support/tar_builder.hpp"
 #include "util/error.hpp"
@@ -61,7 +61,7 @@ class Extraction {
 
   /// Applies one layer, named layerN.tar in messages.
   layer::ApplyStats apply(const Buffer& layer) {
-    layer::MemorySource source(layer);
+    MemorySource source(layer);
     const std::size_t index = layers_++;
     return layer::apply_layer(source, index, "layer" + std::to_string(index) + ".tar", *writer_, layer::ApplyOptions{});
   }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "layer/byte_source.hpp"
+#include "util/byte_source.hpp"
 #include "support/tar_builder.hpp"
 #include "tar/reader.hpp"
 #include "util/error.hpp"
@@ -40,7 +40,7 @@ std::string read_rest(TarReader& reader, std::size_t piece_bytes = 1 << 16) {
 
 // Every entry with its data; throws what the reader throws.
 std::vector<ReadEntry> read_all(const Buffer& tar) {
-  layer::MemorySource source(tar);
+  MemorySource source(tar);
   TarReader reader(source, kArchive);
   std::vector<ReadEntry> entries;
   Entry entry;
@@ -393,7 +393,7 @@ TEST_CASE("truncated archives") {
   }
   SUBCASE("mid-data, skipped by next()") {
     const Buffer cut = test::cut(whole, 1536 + 300);
-    layer::MemorySource source(cut);
+    MemorySource source(cut);
     TarReader reader(source, kArchive);
     Entry entry;
     REQUIRE(reader.next(entry));
@@ -530,7 +530,7 @@ TEST_CASE("an unsupported entry type is an error") {
 
 TEST_CASE("error messages start with the archive name, escaped") {
   const Buffer tar = TarBuilder().add(Header{.name = "a", .checksum = test::Checksum::kWrong}).bytes();
-  layer::MemorySource source(tar);
+  MemorySource source(tar);
   TarReader reader(source, "evil\nname");
   Entry entry;
   CHECK_THROWS_WITH_AS(reader.next(entry), "evil\\x0aname: not a tar archive (header checksum mismatch at offset 0)", FormatError);
@@ -540,7 +540,7 @@ TEST_CASE("data read in small pieces") {
   std::string data;
   for (int i = 0; i < 1500; ++i) data += static_cast<char>('a' + i % 26);
   const Buffer tar = TarBuilder().file("f", data).file("g", "next").end().bytes();
-  layer::MemorySource source(tar);
+  MemorySource source(tar);
   TarReader reader(source, kArchive);
   Entry entry;
   REQUIRE(reader.next(entry));
@@ -563,7 +563,7 @@ TEST_CASE("data read in small pieces") {
 TEST_CASE("next() skips data left unread") {
   const std::string big(5000, 'b');
   const Buffer tar = TarBuilder().file("big", big).file("small", "s").file("last", "L").end().bytes();
-  layer::MemorySource source(tar);
+  MemorySource source(tar);
   TarReader reader(source, kArchive);
   Entry entry;
   REQUIRE(reader.next(entry));  // big: nothing read

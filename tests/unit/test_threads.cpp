@@ -160,7 +160,7 @@ TEST_CASE("read-ahead: std::bad_alloc in the decoder thread reaches the reader")
    private:
     std::size_t produced_ = 0;
   };
-  std::unique_ptr<layer::ByteSource> source = layer::open_read_ahead_source(std::make_unique<ThrowingDecoder>());
+  std::unique_ptr<ByteSource> source = layer::open_read_ahead_source(std::make_unique<ThrowingDecoder>());
   std::size_t read = 0;
   auto drain_source = [&] {
     for (Bytes piece = source->read_some(1 << 20); !piece.empty(); piece = source->read_some(1 << 20)) {

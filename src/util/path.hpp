@@ -1,13 +1,14 @@
-// Lexical cleaning of entry names, kept apart from resolving them on disk
-// (fs/root): cleaning decides what the archive means, resolution decides
-// where that is, safely.
+// Lexical cleaning of names from an archive (outer members and layer
+// entries), kept apart from resolving them on disk (fs/root) or in the plan
+// (layer/final_tree): cleaning decides what the archive means, resolution
+// decides where that is, safely.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace undocker::fs {
+namespace undocker {
 
 /// An entry name made relative to the output root: leading "/" and "./"
 /// stripped, "//" and "/./" collapsed, "a/../b" folded to "b". nullopt if
@@ -21,4 +22,4 @@ std::pair<std::string_view, std::string_view> split_parent(std::string_view clea
 /// True when `path` is `ancestor` or lies below it ("a/b" under "a").
 bool is_same_or_below(std::string_view path, std::string_view ancestor);
 
-}  // namespace undocker::fs
+}  // namespace undocker

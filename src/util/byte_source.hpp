@@ -10,7 +10,7 @@
 
 #include "util/bytes.hpp"
 
-namespace undocker::layer {
+namespace undocker {
 
 class ByteSource {
  public:
@@ -67,4 +67,4 @@ class MemorySource final : public ByteSource {
   std::size_t position_ = 0;
 };
 
-}  // namespace undocker::layer
+}  // namespace undocker

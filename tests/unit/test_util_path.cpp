@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "archive/index.hpp"
-#include "fs/path.hpp"
+#include "util/path.hpp"
 
 namespace undocker::fs {
 
@@ -81,7 +81,7 @@ TEST_CASE("clean_entry_path table") {
 TEST_CASE("archive::clean_member_name table") {
   for (const CleanCase& sample : kCleanCases) {
     CAPTURE(sample.raw);
-    const std::optional<std::string> clean = archive::clean_member_name(sample.raw);
+    const std::optional<std::string> clean = clean_entry_path(sample.raw);
     REQUIRE(clean.has_value() == sample.clean.has_value());
     if (clean) CHECK(*clean == *sample.clean);
   }
