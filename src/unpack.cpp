@@ -82,9 +82,10 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
   return planning;
 }
 
-// False when the streaming planner found, at the end of the bottom layer,
-// that a skip was not safe: the caller starts over without a plan.
-bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
+// Throws layer::PlanUndone when a skip of the streaming planner does not
+// hold (found at an entry, or at the end of the bottom layer): the caller
+// starts over without a plan.
+void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
                   Planning& planning, UnpackSummary& summary, Progress& progress) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
@@ -108,11 +109,7 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     layer::StreamingPlanner* streaming = position == 0 ? planning.streaming.get() : nullptr;
     const layer::ApplyStats stats = layer::apply_layer(input, position, layer.member, writer, apply_options, skip, streaming);
     if (hashing) hashing->verify_rest(layer.diff_id, layer.member);
-    if (streaming) {
-      std::optional<std::vector<layer::LayerPlan>> plans = streaming->finish();
-      if (!plans) return false;
-      planning.plans = std::move(*plans);
-    }
+    if (streaming) planning.plans = streaming->finish();
     summary.entries += stats.entries;
     summary.bytes += stats.bytes;
     log(LogLevel::kDebug, "layer {}: {} ({} replaced by upper layers, not written), {}, {}", escape(layer.id),
@@ -122,7 +119,6 @@ bool apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
   StepTimer timer("apply_fixups");
   writer.finish();
   progress.finish();
-  return true;
 }
 
 }  // namespace
@@ -166,7 +162,8 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
     {
       fs::TreeWriter writer(output, writer_options);
       try {
-        done = apply_layers(options, blobs, writer, planning, summary, progress);
+        apply_layers(options, blobs, writer, planning, summary, progress);
+        done = true;
       } catch (const layer::PlanUndone&) {
         done = false;
       }

@@ -249,13 +249,13 @@ bool StreamingPlanner::skip_bottom_entry(const tar::Entry& entry) {
 
 bool StreamingPlanner::skipped_any() const { return !state_->skipped.empty(); }
 
-std::optional<std::vector<LayerPlan>> StreamingPlanner::finish() {
+std::vector<LayerPlan> StreamingPlanner::finish() {
   State& state = *state_;
   // Each skip judged again, now that the whole bottom layer is known: the
   // same judgement plan_layers makes.
   const bool lexical = !state.gave_up && links_are_lexical(state.sets);
   for (const Event& event : state.skipped) {
-    if (!lexical || !may_skip(event, state.sets, state.upper_kills)) return std::nullopt;
+    if (!lexical || !may_skip(event, state.sets, state.upper_kills)) throw PlanUndone{};
   }
   if (!lexical) return std::vector<LayerPlan>{};
   std::vector<LayerPlan> plans(state.scans.size());

@@ -43,18 +43,19 @@ struct LayerPlan {
 std::vector<LayerPlan> plan_layers(const std::vector<Bytes>& layers, const std::vector<std::string>& layer_names,
                                    bool whiteouts);
 
+/// The one way a plan is undone: thrown when a skip of the streaming
+/// planner turns out not to hold, at a bottom-layer entry that cannot be
+/// made while something was skipped (a hardlink to a skipped file), or at
+/// finish(). The caller empties the output directory (it started empty)
+/// and applies every layer in full, which makes the entry or reports it.
+struct PlanUndone {};
+
 /// Planning when the bottom layer can be read only once (it is compressed:
 /// a second pass would inflate it again). The upper layers are scanned
 /// first; each bottom-layer entry is judged as it streams by, against the
 /// upper layers and the part of the bottom layer seen so far; finish()
 /// judges every skip again against the whole bottom layer, exactly as
-/// plan_layers would. A skip that fails that check means the tree may
-/// differ: the caller starts over without a plan (the output directory
-/// started empty).
-/// Thrown when a bottom-layer entry cannot be made while the streaming
-/// planner has skipped something (a hardlink to a skipped file): the
-/// caller starts over without a plan, which makes the entry or reports it.
-struct PlanUndone {};
+/// plan_layers would.
 
 class StreamingPlanner {
  public:
@@ -72,8 +73,8 @@ class StreamingPlanner {
   bool skipped_any() const;
 
   /// After the bottom layer: the plans of all layers ([0], the bottom, only
-  /// counts what was skipped), or nullopt when a skip was not safe.
-  std::optional<std::vector<LayerPlan>> finish();
+  /// counts what was skipped). Throws PlanUndone when a skip was not safe.
+  std::vector<LayerPlan> finish();
 
  private:
   StreamingPlanner();
