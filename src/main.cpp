@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/options.hpp"
-#include "extract.hpp"
+#include "pipeline/run.hpp"
 #include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"

@@ -1869,6 +1869,24 @@ def _(c):
                 raise Failure(f"[{label}, etc -> {target}] {failure}") from None
 
 
+@case("all_nspawn_name_clash",
+      "`--all --nspawn` on images `x:latest` and `x:latest.nspawn` (a valid tag): the second's directory is the "
+      "first's settings file",
+      "exit 3 naming both images before anything is written (DIR empty); without `--nspawn` both extract",
+      "SPEC section 3 (every output through one door)")
+def _(c):
+    layer = Tar().file("file", "content").bytes()
+    other = Tar().file("file", "content").file("other", "two images, not two tags of one").bytes()
+    c.write_archive(docker_archive_images([(["x:latest"], [layer]), (["x:latest.nspawn"], [other])]))
+    message = NESTED_MESSAGE.format(a="x", b="x", ra="x/latest", rb="x/latest.nspawn").replace(
+        "x/latest.nspawn under", "x/latest.nspawn, with their .nspawn files under")
+    c.expect_error(c.extract("--all", "--nspawn"), 3, re.escape(message))
+    expect_out_empty(c, "--all --nspawn")
+    c.expect_ok(c.extract("--all"))
+    c.tree("x/latest/file", "file", content="content")
+    c.tree("x/latest.nspawn/file", "file", content="content")
+
+
 @case("all_planted_symlink_in_dir",
       "DIR already holds `x -> SANDBOX/sentinel` (or `../sentinel`), or `x/latest -> SANDBOX/sentinel/dir` (or "
       "`../../sentinel/dir`), as an earlier run could have left; `--all` with image `x:latest`. And a stale "

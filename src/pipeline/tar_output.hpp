@@ -7,7 +7,7 @@
 #include "archive/index.hpp"
 #include "cli/options.hpp"
 #include "image/select.hpp"
-#include "unpack.hpp"
+#include "pipeline/directory_output.hpp"
 
 namespace undocker {
 

@@ -1,4 +1,4 @@
-#include "unpack.hpp"
+#include "pipeline/directory_output.hpp"
 
 #include <unistd.h>
 
@@ -17,7 +17,7 @@
 #include "layer/decompress.hpp"
 #include "layer/plan.hpp"
 #include "layer/verify.hpp"
-#include "layer_blobs.hpp"
+#include "pipeline/image_blobs.hpp"
 #include "util/error.hpp"
 #include "util/knobs.hpp"
 #include "util/log.hpp"

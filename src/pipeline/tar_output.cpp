@@ -1,4 +1,4 @@
-#include "stream_tar.hpp"
+#include "pipeline/tar_output.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,7 +18,7 @@
 #include "layer/decoded_spool.hpp"
 #include "layer/final_tree.hpp"
 #include "layer/verify.hpp"
-#include "layer_blobs.hpp"
+#include "pipeline/image_blobs.hpp"
 #include "output/tar_sink.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"

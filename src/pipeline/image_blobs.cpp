@@ -1,4 +1,4 @@
-#include "layer_blobs.hpp"
+#include "pipeline/image_blobs.hpp"
 
 #include <optional>
 #include <string>
