@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "util/error.hpp"
+#include "util/knobs.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
 
@@ -20,10 +21,7 @@ namespace undocker::archive {
 
 namespace {
 
-std::string temp_directory() {
-  const char* tmpdir = std::getenv("TMPDIR");
-  return (tmpdir && *tmpdir) ? tmpdir : "/tmp";
-}
+std::string temp_directory() { return knobs().temp_dir; }
 
 int open_unlinked_temp_file() {
   const std::string dir = temp_directory();

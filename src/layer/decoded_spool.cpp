@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "archive/mapping.hpp"
 #include "util/error.hpp"
+#include "util/knobs.hpp"
 #include "util/log.hpp"
 
 namespace undocker::layer {
@@ -22,8 +22,7 @@ namespace {
 constexpr std::size_t kSpoolBufferBytes = std::size_t{1} << 20;
 
 int open_spool_file() {
-  const char* tmpdir = std::getenv("TMPDIR");
-  const std::string dir = tmpdir && *tmpdir ? tmpdir : "/tmp";
+  const std::string& dir = knobs().temp_dir;
   const int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0) return fd;
   // No usable $TMPDIR (missing, read-only, no O_TMPFILE): keep it in memory.

@@ -54,6 +54,7 @@ std::optional<unsigned> read_threads(const char* name) {
 
 Knobs read_knobs_from_environment() {
   Knobs knobs;
+  if (const std::optional<std::string_view> tmpdir = value_of("TMPDIR")) knobs.temp_dir = std::string(*tmpdir);
   knobs.threads = read_threads("UNDOCKER_THREADS");
   knobs.no_plan = read_flag("UNDOCKER_NO_PLAN", false);
   knobs.plan_always = read_flag("UNDOCKER_PLAN_ALWAYS", false);

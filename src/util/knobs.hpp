@@ -1,11 +1,13 @@
-// The UNDOCKER_* environment variables: knobs for measurements (bench/)
-// and tests, never needed in normal use (README.md lists them). They are
+// The environment, read in this one place: TMPDIR, and the UNDOCKER_*
+// variables, knobs for measurements (bench/) and tests, never needed in
+// normal use (README.md lists them). They are
 // read and checked here only, once, before anything runs: a value we do not
 // understand is a usage error naming the variable, never silently ignored
 // or misread (UNDOCKER_THREADS=-1 once asked for ~4 billion threads).
 #pragma once
 
 #include <optional>
+#include <string>
 
 namespace undocker {
 
@@ -21,6 +23,7 @@ struct Knobs {
   bool read_ahead = true;    // UNDOCKER_READ_AHEAD=0: inflate on the reading thread
   InflateKnob inflate = InflateKnob::kFastest;  // UNDOCKER_INFLATE=zlib|isal
   Sha256Knob sha256 = Sha256Knob::kFastest;     // UNDOCKER_SHA256=portable|auto
+  std::string temp_dir = "/tmp";  // TMPDIR (unset or empty: /tmp): the spool of a pipe, decoded layers
 };
 
 /// Most file workers UNDOCKER_THREADS may ask for: each holds descriptors,
