@@ -1,6 +1,7 @@
 #include "archive/spool.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,6 +54,22 @@ void write_all(int fd, const char* data, std::size_t size, const std::string& di
 
 constexpr int kPipeBytes = 1 << 20;
 
+// How long a read of a stalled input waits before looking for a signal:
+// SIGINT, SIGTERM and SIGHUP end the run within about this long even when
+// the writer of the pipe has stopped.
+constexpr int kStalledInputPollMs = 50;
+
+// Returns once in_fd has data or its end (or poll cannot tell); throws
+// Interrupted when a signal arrives meanwhile.
+void wait_readable(int in_fd) {
+  pollfd waiting{in_fd, POLLIN, 0};
+  for (;;) {
+    const int ready = poll(&waiting, 1, kStalledInputPollMs);
+    check_interrupted();
+    if (ready != 0 && !(ready < 0 && errno == EINTR)) return;
+  }
+}
+
 // Moves pipe buffers into the file's page cache without copying them
 // through user space. Returns false if splice does not apply (not a pipe).
 bool splice_all(int in_fd, int out_fd, const std::string& name) {
@@ -62,6 +79,7 @@ bool splice_all(int in_fd, int out_fd, const std::string& name) {
   (void)fcntl(in_fd, F_SETPIPE_SZ, kPipeBytes);
   loff_t offset = 0;
   for (;;) {
+    wait_readable(in_fd);
     const ssize_t moved = splice(in_fd, nullptr, out_fd, &offset, std::size_t{1} << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
     check_interrupted();
     if (moved > 0) continue;
@@ -85,6 +103,7 @@ int spool_to_temp_file(int in_fd, const std::string& name) {
   }
   std::vector<char> buffer(std::size_t{1} << 20);
   for (;;) {
+    wait_readable(in_fd);
     const ssize_t got = read(in_fd, buffer.data(), buffer.size());
     check_interrupted();
     if (got < 0) {
