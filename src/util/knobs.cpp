@@ -64,11 +64,6 @@ Knobs read_knobs_from_environment() {
     else if (*inflate == "isal") knobs.inflate = InflateKnob::kFastest;
     else bad_value("UNDOCKER_INFLATE", *inflate, "zlib or isal");
   }
-  if (const std::optional<std::string_view> sha256 = value_of("UNDOCKER_SHA256")) {
-    if (*sha256 == "portable") knobs.sha256 = Sha256Knob::kPortable;
-    else if (*sha256 == "auto") knobs.sha256 = Sha256Knob::kFastest;
-    else bad_value("UNDOCKER_SHA256", *sha256, "portable or auto");
-  }
   return knobs;
 }
 

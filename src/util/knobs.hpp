@@ -12,7 +12,6 @@
 namespace undocker {
 
 enum class InflateKnob { kFastest, kZlib };  // isa-l when built with it; zlib
-enum class Sha256Knob { kFastest, kPortable };  // SHA-NI when the CPU has it; portable rounds
 
 struct Knobs {
   // UNDOCKER_THREADS=N: file workers (0: the main thread finishes every
@@ -22,7 +21,6 @@ struct Knobs {
   bool plan_always = false;  // UNDOCKER_PLAN_ALWAYS=1: plan however small the layers
   bool read_ahead = true;    // UNDOCKER_READ_AHEAD=0: inflate on the reading thread
   InflateKnob inflate = InflateKnob::kFastest;  // UNDOCKER_INFLATE=zlib|isal
-  Sha256Knob sha256 = Sha256Knob::kFastest;     // UNDOCKER_SHA256=portable|auto
   std::string temp_dir = "/tmp";  // TMPDIR (unset or empty: /tmp): the spool of a pipe, decoded layers
 };
 

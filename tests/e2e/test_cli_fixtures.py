@@ -365,7 +365,6 @@ def _(t):
         ("UNDOCKER_PLAN_ALWAYS", "2", "0 or 1"),
         ("UNDOCKER_READ_AHEAD", "off", "0 or 1"),
         ("UNDOCKER_INFLATE", "zlib-ng", "zlib or isal"),
-        ("UNDOCKER_SHA256", "1", "portable or auto"),
     ]
     for name, value, expected in cases:
         out = t.path("out-" + name)
@@ -375,7 +374,7 @@ def _(t):
         t.true(not os.path.exists(out), f"{name}={value}: DIR was created")
     # The documented values, and an empty one (unset), all extract.
     for name, value in (("UNDOCKER_THREADS", "0"), ("UNDOCKER_THREADS", "3"), ("UNDOCKER_NO_PLAN", "1"),
-                        ("UNDOCKER_READ_AHEAD", "0"), ("UNDOCKER_INFLATE", "zlib"), ("UNDOCKER_SHA256", "portable"),
+                        ("UNDOCKER_READ_AHEAD", "0"), ("UNDOCKER_INFLATE", "zlib"),
                         ("UNDOCKER_NO_PLAN", "")):
         out = t.path(f"ok-{name}-{value}")
         t.extract(archive, out=out, env={name: value})

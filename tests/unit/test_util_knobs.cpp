@@ -51,8 +51,6 @@ TEST_CASE("knobs: documented values") {
   CHECK(knobs_with("UNDOCKER_READ_AHEAD", "").read_ahead);
   CHECK(knobs_with("UNDOCKER_INFLATE", "zlib").inflate == InflateKnob::kZlib);
   CHECK(knobs_with("UNDOCKER_INFLATE", "isal").inflate == InflateKnob::kFastest);
-  CHECK(knobs_with("UNDOCKER_SHA256", "portable").sha256 == Sha256Knob::kPortable);
-  CHECK(knobs_with("UNDOCKER_SHA256", "auto").sha256 == Sha256Knob::kFastest);
 }
 
 TEST_CASE("knobs: anything else is a usage error naming the variable") {
@@ -65,8 +63,6 @@ TEST_CASE("knobs: anything else is a usage error naming the variable") {
   CHECK(error_with("UNDOCKER_NO_PLAN", "yes") == "bad value UNDOCKER_NO_PLAN=yes: expected 0 or 1");
   CHECK(error_with("UNDOCKER_READ_AHEAD", "\n") == "bad value UNDOCKER_READ_AHEAD=\\x0a: expected 0 or 1");
   CHECK(error_with("UNDOCKER_INFLATE", "gzip") == "bad value UNDOCKER_INFLATE=gzip: expected zlib or isal");
-  CHECK(error_with("UNDOCKER_SHA256", "portable ") ==
-        "bad value UNDOCKER_SHA256=portable : expected portable or auto");
 }
 
 TEST_SUITE_END();
