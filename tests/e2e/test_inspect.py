@@ -214,7 +214,7 @@ CAT_CONTENT = [
     ("rel", b"\x7fELF" + bytes(range(256)) * 300),                  # a relative one, with ..
     ("/lib/extra/x", b"through the symlink"),                       # a symlinked parent directory
     ("data/new", b"new"),                                           # the opaque layer's own file
-    ("etc/shadow-", b"secret"),                                     # a hardlink to a whited-out name
+    ("etc/shadow-", b"secret"),                                     # a hardlink across layers
     ("escape", b"root:x:0:0::/root:/bin/sh\n"),                     # .. stops at the image's root
     ("../../../etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
     ("/./usr//lib/../lib/libc.so", b"\x7fELF" + bytes(range(256)) * 300),
