@@ -193,7 +193,7 @@ cxxopts::Options make_parser() {
               "--json one object a line. Reads layer headers only")
     ("cat", "write the file PATH of the final tree to standard output (symlinks resolved inside the image)",
      cxxopts::value<std::string>(), "PATH")
-    ("json", "machine-readable JSON for --list, --layers and the summary of each image extracted")
+    ("json", "machine-readable JSON for --list, --layers, --files and the summary of each image extracted")
     ("all", "extract every image into DIR/NAME/TAG (DIR/ID when untagged)")
     ("uid-shift", "write owners as BASE+uid, BASE+gid (for systemd-nspawn --private-users=BASE)",
      cxxopts::value<std::string>(), "BASE");
