@@ -37,6 +37,11 @@ Examples:
     undocker -f busybox.tar --layers -v
   One tar stream instead of a directory:
     undocker -f nginx.tar --tar - | machinectl import-tar - nginx
+  What is in the image, and one file of it, without extracting:
+    undocker -f nginx.tar --files
+    undocker -f nginx.tar --cat /etc/os-release
+  Only /etc, without the package manager's caches:
+    undocker -f debian.tar -o etc-only --path /etc --exclude '*-old'
 )";
 
 constexpr const char* kExitStatuses = R"(
@@ -75,6 +80,9 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"no-verify", "", 0, false},      {"verbose", "", 'v', false},
     {"debug", "", 'd', false},        {"quiet", "", 'q', false},
     {"help", "", 'h', false},         {"version", "", 0, false},
+    {"files", "", 0, false},          {"cat", "", 0, true},
+    {"path", "", 0, true},            {"exclude", "", 0, true},
+    {"verify", "", 0, false},
 };
 
 const OptionSpec* find_long(std::string_view name) {
@@ -181,14 +189,25 @@ cxxopts::Options make_parser() {
     ("layers", "list the selected image's layer ids, bottom first; with -v a table with diffIDs, media types, "
                "sizes and created_by")
     ("config", "print the selected image's config JSON")
-    ("json", "machine-readable JSON for --list, --layers and the summary of each image extracted")
+    ("files", "print the selected image's final tree as tar -tv --numeric-owner does (mtimes in UTC); with "
+              "--json one object a line. Reads layer headers only")
+    ("cat", "write the file PATH of the final tree to standard output (symlinks resolved inside the image)",
+     cxxopts::value<std::string>(), "PATH")
+    ("json", "machine-readable JSON for --list, --layers, --files and the summary of each image extracted")
     ("all", "extract every image into DIR/NAME/TAG (DIR/ID when untagged)")
     ("uid-shift", "write owners as BASE+uid, BASE+gid (for systemd-nspawn --private-users=BASE)",
      cxxopts::value<std::string>(), "BASE");
   parser.add_options("Behaviour")
+    ("path", "only PATH and what is under it, and its parents (repeatable; for -o, --tar and --files)",
+     cxxopts::value<std::vector<std::string>>(), "PATH")
+    ("exclude", "leave out entries whose path matches the shell PATTERN, and what is under them (repeatable; "
+                "unanchored, * matches /, as GNU tar's --exclude)", cxxopts::value<std::vector<std::string>>(),
+     "PATTERN")
     ("i,ignore-errors", "report an entry that cannot be created as a warning and go on")
     ("W,no-whiteouts", "do not process whiteouts: write .wh.* entries as plain files")
-    ("no-verify", "skip checking blob digests and diffIDs");
+    ("no-verify", "skip checking blob digests and diffIDs")
+    ("verify", "with --files or --cat, hash every layer used first (they check only the manifest and config "
+               "digests by default; extraction checks everything by default)");
   parser.add_options("Logging")
     ("v,verbose", "log each image and layer extracted")
     ("d,debug", "log debugging detail")
@@ -205,6 +224,8 @@ cxxopts::Options make_parser() {
 const char* mode_purpose(std::string_view mode) {
   if (mode == "list") return "which lists the images and extracts nothing";
   if (mode == "layers") return "which lists one image's layers and extracts nothing";
+  if (mode == "files") return "which lists the image's final tree and extracts nothing";
+  if (mode == "cat") return "which writes one file to standard output and extracts nothing";
   return "which prints one image's config and extracts nothing";
 }
 
@@ -221,12 +242,21 @@ void refuse_conflicts(const Typed& typed) {
   refuse_pair("list", "layers");
   refuse_pair("list", "config");
   refuse_pair("layers", "config");
+  refuse_pair("verify", "no-verify");
+  // The modes that print instead of extracting exclude each other.
+  refuse_pair("list", "files");
+  refuse_pair("layers", "files");
+  refuse_pair("config", "files");
+  refuse_pair("list", "cat");
+  refuse_pair("layers", "cat");
+  refuse_pair("config", "cat");
+  refuse_pair("files", "cat");
   const std::string image = typed.positional.empty() ? "" : fmt::format("IMAGE {}", escape(typed.positional.front()));
 
   for (std::string_view mode : {"list", "layers", "config"}) {
     if (!typed.has(mode)) continue;
     for (std::string_view extract_only : {"output", "tar", "nspawn", "uid-shift", "all", "layer", "ignore-errors",
-                                          "no-whiteouts", "no-verify"}) {
+                                          "no-whiteouts", "no-verify", "path", "exclude", "verify"}) {
       if (typed.has(extract_only)) {
         throw UsageError(fmt::format("{} cannot be used with {}, {}", typed[extract_only], typed[mode],
                                      mode_purpose(mode)));
@@ -238,6 +268,33 @@ void refuse_conflicts(const Typed& typed) {
     if (typed.has("platform")) {
       throw UsageError(fmt::format("{} cannot be used with {}, which lists every image", typed["platform"], typed["list"]));
     }
+  }
+  // --files and --cat read one image's plan: -l, -i, -W, IMAGE and
+  // --platform shape it; what only writing does is refused.
+  for (std::string_view mode : {"files", "cat"}) {
+    if (!typed.has(mode)) continue;
+    for (std::string_view extract_only : {"output", "tar", "nspawn", "uid-shift", "all"}) {
+      if (typed.has(extract_only)) {
+        throw UsageError(fmt::format("{} cannot be used with {}, {}", typed[extract_only], typed[mode],
+                                     mode_purpose(mode)));
+      }
+    }
+  }
+  if (typed.has("cat")) {
+    for (std::string_view other : {"path", "exclude"}) {
+      if (typed.has(other)) {
+        throw UsageError(fmt::format("{} cannot be used with {}, which names the one file to write", typed[other],
+                                     typed["cat"]));
+      }
+    }
+    if (typed.has("json")) {
+      throw UsageError(fmt::format("{} cannot be used with {}, which writes the file's bytes as they are",
+                                   typed["json"], typed["cat"]));
+    }
+  }
+  if (typed.has("verify") && !typed.has("files") && !typed.has("cat")) {
+    throw UsageError(fmt::format("{} is for --files and --cat: extraction and --tar verify every digest by default",
+                                 typed["verify"]));
   }
   if (typed.has("config") && typed.has("json")) {
     throw UsageError(fmt::format("{} cannot be used with {}, which prints JSON already", typed["json"], typed["config"]));
@@ -303,7 +360,15 @@ Options parse_checked(int argc, char** argv) {
   options.layers = result.count("layers") > 0;
   options.config = result.count("config") > 0;
   options.json = result.count("json") > 0;
-  options.verify = result.count("no-verify") == 0;
+  options.files = result.count("files") > 0;
+  if (result.count("cat")) options.cat_path = result["cat"].as<std::string>();
+  if (result.count("path")) options.paths = result["path"].as<std::vector<std::string>>();
+  if (result.count("exclude")) options.excludes = result["exclude"].as<std::vector<std::string>>();
+  // Inspection reads a fraction of the archive: hashing whole layers would
+  // undo that, so it checks them only when asked (--verify).
+  const bool inspects = options.files || options.cat_path.has_value();
+  options.verify_metadata = result.count("no-verify") == 0;
+  options.verify = inspects ? result.count("verify") > 0 : options.verify_metadata;
   options.all = result.count("all") > 0;
   options.nspawn = result.count("nspawn") > 0;
   options.ignore_errors = result.count("ignore-errors") > 0;
@@ -322,6 +387,15 @@ Options parse_checked(int argc, char** argv) {
       throw UsageError(fmt::format("{} needs a file name, or - for standard output", typed["tar"]));
     }
   }
+  if (options.cat_path && options.cat_path->empty()) {
+    throw UsageError(fmt::format("{} needs a path in the image", typed["cat"]));
+  }
+  for (const std::string& path : options.paths) {
+    if (path.empty()) throw UsageError(fmt::format("{} needs a path in the image", typed["path"]));
+  }
+  for (const std::string& pattern : options.excludes) {
+    if (pattern.empty()) throw UsageError(fmt::format("{} needs a pattern", typed["exclude"]));
+  }
   refuse_conflicts(typed);
   if (result.count("uid-shift")) {
     const std::string text = result["uid-shift"].as<std::string>();
@@ -339,7 +413,8 @@ Options parse_checked(int argc, char** argv) {
       throw UsageError(fmt::format("{} wants OS/ARCH[/VARIANT], not {}", typed["platform"], escape(options.platform)));
     }
   }
-  const bool extracts = !options.list && !options.layers && !options.config && options.tar_output.empty();
+  const bool extracts = !options.list && !options.layers && !options.config && options.tar_output.empty() &&
+                        !inspects;
   if (extracts) refuse_root_output(options, typed);
   // Nobody types a tar archive: a terminal on stdin means -f was forgotten,
   // and reading it would wait forever without a word.

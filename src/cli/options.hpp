@@ -19,12 +19,18 @@ struct Options {
   bool config = false;
   bool json = false;
   std::string platform;            // --platform OS/ARCH[/VARIANT]
-  bool verify = true;              // --no-verify turns it off
+  bool verify = true;              // layer digests and diffIDs: extraction by default (--no-verify: off),
+                                   // --files and --cat only with --verify
+  bool verify_metadata = true;     // manifest and config digests (--no-verify: off)
   bool all = false;                // --all: every image into DIR/NAME/TAG
   std::uint32_t uid_shift = 0;     // --uid-shift BASE
   std::string tar_output;          // --tar FILE ("-": stdout); empty: write a directory
   bool nspawn = false;             // --nspawn: also write DIR.nspawn
   std::vector<std::string> layer_ids;  // -l, repeatable
+  bool files = false;              // --files: print the final tree
+  std::optional<std::string> cat_path;  // --cat PATH: write that file to stdout
+  std::vector<std::string> paths;     // --path, repeatable: only these subtrees
+  std::vector<std::string> excludes;  // --exclude, repeatable: shell patterns left out
   bool ignore_errors = false;
   bool no_whiteouts = false;
   LogLevel log_level = LogLevel::kWarning;

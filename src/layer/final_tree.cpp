@@ -176,7 +176,7 @@ void FinalTree::clear_for(std::uint32_t parent, std::string_view leaf, std::stri
 void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) {
   if (clean_path.empty()) {
     // "./": the root itself (apply_layer lets only a directory through).
-    records_.insert_or_assign("", DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime});
+    records_.insert_or_assign("", DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime, layer_});
     return;
   }
   const std::uint32_t parent = open_parent(clean_path, entry.mtime);
@@ -197,7 +197,8 @@ void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar:
       if (same != xattrs.end()) same->second = value;
       else xattrs.emplace_back(name, value);
     }
-    records_.insert_or_assign(std::string(clean_path), DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime});
+    records_.insert_or_assign(std::string(clean_path),
+                              DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime, layer_});
     return;
   }
 
@@ -310,12 +311,20 @@ void FinalTree::finish() {
     inode.uid = it->second.uid;
     inode.gid = it->second.gid;
     inode.mtime = it->second.mtime;
+    inode.layer = it->second.layer;
     inode.described = true;
   }
   records_.clear();
 }
 
 void FinalTree::walk(const std::function<void(const std::string& path, std::uint32_t inode)>& visit) const {
+  walk_pruned([&](const std::string& path, std::uint32_t inode) {
+    visit(path, inode);
+    return true;
+  });
+}
+
+void FinalTree::walk_pruned(const std::function<bool(const std::string& path, std::uint32_t inode)>& visit) const {
   // Iterative: a crafted tree may be thousands of levels deep.
   struct Frame {
     std::uint32_t node;
@@ -326,12 +335,92 @@ void FinalTree::walk(const std::function<void(const std::string& path, std::uint
     Frame frame = std::move(stack.back());
     stack.pop_back();
     const Node& node = nodes_[frame.node];
-    visit(frame.path, node.inode);
+    if (!visit(frame.path, node.inode)) continue;
     // Pushed in reverse so that the smallest name comes off first.
     for (auto child = node.children.rbegin(); child != node.children.rend(); ++child) {
       stack.push_back(Frame{child->second, frame.path.empty() ? child->first : frame.path + "/" + child->first});
     }
   }
+}
+
+}  // namespace undocker::layer
+
+namespace undocker::layer {
+
+const char* lookup_problem(int error) {
+  switch (error) {
+    case ENOENT: return "no such file or directory in the image";
+    case ENOTDIR: return "not a directory";
+    case ELOOP: return "too many levels of symbolic links";
+    case ENAMETOOLONG: return "a name in it is longer than 255 bytes";
+    default: return "cannot be resolved";
+  }
+}
+
+FinalTree::Lookup FinalTree::lookup(std::string_view raw_path, bool follow_last) const {
+  Lookup result;
+  const bool wants_directory = raw_path.ends_with('/');
+  std::deque<std::string> pending = split_components(raw_path);
+  std::uint32_t current = 0;
+  int hops = 0;
+  while (!pending.empty()) {
+    const std::string part = std::move(pending.front());
+    pending.pop_front();
+    if (part == ".") continue;
+    if (part == "..") {
+      current = nodes_[current].parent;  // the root is its own parent
+      continue;
+    }
+    if (part.size() > kMaxNameBytes) {
+      result.error = ENAMETOOLONG;
+      return result;
+    }
+    auto found = nodes_[current].children.find(part);
+    if (found == nodes_[current].children.end()) {
+      result.error = ENOENT;
+      return result;
+    }
+    const std::uint32_t child = found->second;
+    const TreeInode& inode = inodes_[nodes_[child].inode];
+    const bool last = pending.empty();
+    if (inode.type == tar::EntryType::kDirectory || (last && inode.type != tar::EntryType::kSymlink)) {
+      current = child;
+      continue;
+    }
+    if (inode.type != tar::EntryType::kSymlink) {
+      result.error = ENOTDIR;
+      return result;
+    }
+    if (last && !follow_last && !wants_directory) {
+      current = child;
+      continue;
+    }
+    if (++hops > limits::kMaxSymlinkHops) {
+      result.error = ELOOP;
+      return result;
+    }
+    if (inode.link_target.empty()) {  // names nothing, as the kernel has it
+      result.error = ENOENT;
+      return result;
+    }
+    std::deque<std::string> expanded = split_components(inode.link_target);
+    pending.insert(pending.begin(), expanded.begin(), expanded.end());
+    if (inode.link_target.starts_with('/')) current = 0;  // absolute: from the image's root
+  }
+  if (wants_directory && !is_directory(current)) {
+    result.error = ENOTDIR;
+    return result;
+  }
+  // The physical path: the names from the root down to the node found.
+  std::vector<std::string_view> names;
+  for (std::uint32_t node = current; node != 0; node = nodes_[node].parent) names.push_back(nodes_[node].name);
+  for (auto name = names.rbegin(); name != names.rend(); ++name) {
+    if (!result.clean_path.empty()) result.clean_path += '/';
+    result.clean_path += *name;
+  }
+  result.found = true;
+  result.inode = nodes_[current].inode;
+  return result;
 }
 
 }  // namespace undocker::layer

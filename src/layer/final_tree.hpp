@@ -43,13 +43,17 @@ struct TreeInode {
   std::uint32_t dev_minor = 0;
   std::string link_target;  // a symlink's target, as the archive wrote it
   std::vector<std::pair<std::string, std::string>> xattrs;
-  std::uint32_t layer = 0;          // the layer whose entry made it
+  std::uint32_t layer = 0;          // the layer whose entry made it (a directory: whose entry described it last)
   std::uint64_t header_offset = 0;  // that entry's first header in the layer's (decoded) stream
   std::uint64_t data_offset = 0;    // a regular file's data in that stream
   std::uint64_t stored_bytes = 0;   // bytes of data stored there (a sparse file's segments)
   std::shared_ptr<const tar::SparseMap> sparse;  // where a sparse file's segments go
   bool described = false;           // a directory: some entry gave its metadata
 };
+
+/// Why FinalTree::lookup found nothing, in words for a message: "no such
+/// file or directory in the image", "not a directory", …
+const char* lookup_problem(int error);
 
 class FinalTree final : public TreeTarget {
  public:
@@ -69,6 +73,24 @@ class FinalTree final : public TreeTarget {
   /// clean path and the inode id.
   void walk(const std::function<void(const std::string& path, std::uint32_t inode)>& visit) const;
 
+  /// The same walk, where visit also decides whether to descend: false
+  /// skips everything below that name.
+  void walk_pruned(const std::function<bool(const std::string& path, std::uint32_t inode)>& visit) const;
+
+  /// What a path names, resolved as the kernel would inside the image's
+  /// root (a container's view): symlinks in parent components followed
+  /// (absolute targets from the root, ".." stopping at the root, at most
+  /// limits::kMaxSymlinkHops), the last one too when follow_last or when
+  /// raw_path ends in '/' (which also asks for a directory). The result is
+  /// the physical path: clean, relative, "" for the root.
+  struct Lookup {
+    bool found = false;
+    int error = 0;            // when not found: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG
+    std::string clean_path;   // when found
+    std::uint32_t inode = 0;  // when found
+  };
+  Lookup lookup(std::string_view raw_path, bool follow_last) const;
+
   const TreeInode& inode(std::uint32_t id) const { return inodes_[id]; }
   std::size_t inode_count() const { return inodes_.size(); }
 
@@ -84,6 +106,7 @@ class FinalTree final : public TreeTarget {
     std::int64_t uid = 0;
     std::int64_t gid = 0;
     tar::Timestamp mtime;
+    std::uint32_t layer = 0;
   };
 
   bool is_directory(std::uint32_t node) const { return inodes_[nodes_[node].inode].type == tar::EntryType::kDirectory; }

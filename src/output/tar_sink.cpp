@@ -76,14 +76,14 @@ void copy_data(PaxStream& out, const layer::TreeInode& inode, const TarSinkLayer
 }  // namespace
 
 void write_tree_tar(const layer::FinalTree& tree, const std::vector<TarSinkLayer>& layers, int out_fd,
-                    const std::function<void()>& before_end) {
+                    const std::function<void()>& before_end, const layer::TreeFilter& filter) {
   // Names per inode first: only an inode with several gets hardlinks.
   std::vector<std::uint32_t> names(tree.inode_count(), 0);
-  tree.walk([&](const std::string&, std::uint32_t id) { ++names[id]; });
+  filter.walk(tree, [&](const std::string&, std::uint32_t id) { ++names[id]; });
   std::unordered_map<std::uint32_t, std::string> first_name;  // of inodes with several names, once written
 
   PaxStream out(out_fd);
-  tree.walk([&](const std::string& path, std::uint32_t id) {
+  filter.walk(tree, [&](const std::string& path, std::uint32_t id) {
     check_interrupted();
     const layer::TreeInode& inode = tree.inode(id);
     if (inode.type == tar::EntryType::kDirectory) {

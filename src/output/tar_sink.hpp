@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "layer/final_tree.hpp"
+#include "layer/tree_filter.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::output {
@@ -35,8 +36,10 @@ struct TarSinkLayer {
 /// Writes `tree` to out_fd. before_end runs before the two zero blocks that
 /// end the archive: a failure it throws (a digest mismatch found at the
 /// end) leaves the stream without its end, so that no reader takes it for
-/// whole. Throws OutputClosed when the reader goes away.
+/// whole. Throws OutputClosed when the reader goes away. Only the names
+/// `filter` keeps are written (--path, --exclude); a file whose other
+/// names are left out is written whole under the first name kept.
 void write_tree_tar(const layer::FinalTree& tree, const std::vector<TarSinkLayer>& layers, int out_fd,
-                    const std::function<void()>& before_end);
+                    const std::function<void()>& before_end, const layer::TreeFilter& filter = {});
 
 }  // namespace undocker::output

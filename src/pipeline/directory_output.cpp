@@ -1,8 +1,11 @@
 #include "pipeline/directory_output.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <exception>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -10,14 +13,19 @@
 
 #include <fmt/format.h>
 
+#include "fs/fd.hpp"
 #include "fs/root.hpp"
 #include "fs/writer.hpp"
 #include "layer/apply.hpp"
 #include "layer/blob_verifier.hpp"
 #include "layer/decompress.hpp"
 #include "layer/plan.hpp"
+#include "layer/tree_filter.hpp"
+#include "output/tar_sink.hpp"
 #include "layer/verify.hpp"
 #include "pipeline/image_blobs.hpp"
+#include "pipeline/plan_tree.hpp"
+#include "util/fd_source.hpp"
 #include "util/error.hpp"
 #include "util/knobs.hpp"
 #include "util/log.hpp"
@@ -121,6 +129,66 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
   progress.finish();
 }
 
+// The pipe between the stream and the writer, widened as the input spool's is.
+constexpr int kPipeBytes = 1 << 20;
+
+// -o with --path or --exclude: the plan of the final tree, filtered, is
+// streamed as a pax tar (output/tar_sink) through a pipe by another thread
+// and applied as one layer by the usual writer, so that the directory gets
+// exactly the names the filter keeps, through the same door as ever.
+// Whiteouts were resolved by the plan (with -W it kept the .wh.* names as
+// files), and owners shifted there: the stream is applied as it is.
+void apply_filtered_tree(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
+                         UnpackSummary& summary, Progress& progress) {
+  const std::unique_ptr<PlannedTree> planned = plan_tree(options, blobs, LayerData::kKept);
+  const layer::TreeFilter filter(planned->tree, options.paths, options.excludes);
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) != 0) throw IoError(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+  fs::Fd read_end(ends[0]);
+  fs::Fd write_end(ends[1]);
+  fcntl(write_end.get(), F_SETPIPE_SZ, kPipeBytes);  // a narrower pipe works too, only slower
+
+  std::exception_ptr stream_failure;
+  std::thread streamer([&] {
+    try {
+      output::write_tree_tar(planned->tree, planned->layers, write_end.get(), [] {}, filter);
+    } catch (...) {
+      stream_failure = std::current_exception();
+    }
+    write_end.reset();  // the end of the stream for the reader
+  });
+  // The stream's own failure explains a stream cut short: it comes first,
+  // unless it is only the reader having gone away.
+  auto stream_error_first = [&] {
+    streamer.join();
+    if (!stream_failure) return;
+    try {
+      std::rethrow_exception(stream_failure);
+    } catch (const OutputClosed&) {
+    }
+  };
+  layer::ApplyOptions apply_options{false, options.ignore_errors};
+  apply_options.progress = &progress;
+  layer::ApplyStats stats;
+  progress.begin_layer(0, "filtered tree");
+  try {
+    FdSource source(read_end.get(), "the filtered tree");
+    stats = layer::apply_layer(source, 0, "the filtered tree", writer, apply_options);
+    while (!source.read_some(kPipeBytes).empty()) {
+    }
+  } catch (...) {
+    read_end.reset();  // the streamer's next write fails: it ends
+    stream_error_first();
+    throw;
+  }
+  stream_error_first();
+  summary.entries = stats.entries;
+  summary.bytes = stats.bytes;
+  StepTimer timer("apply_fixups");
+  writer.finish();
+  progress.finish();
+}
+
 }  // namespace
 
 UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
@@ -130,7 +198,7 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   const auto start = std::chrono::steady_clock::now();
   log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
   // Manifests and the config are small: check them before writing anything.
-  if (options.verify) verify_metadata(index, *selected.image);
+  if (options.verify_metadata) verify_metadata(index, *selected.image);
   const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
   UnpackSummary summary{selected.display_name, selected.image->id, output_dir, blobs.size(), 0, 0, 0};
 
@@ -156,31 +224,37 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   fs::OutputDir destination(std::move(place));
   try {
     fs::RootDir output(destination.open_root(), output_dir);
-    Planning planning = plan(options, blobs, output.was_empty());
-    const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
-    bool done = false;
-    {
+    if (!options.paths.empty() || !options.excludes.empty()) {
+      const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
       fs::TreeWriter writer(output, writer_options);
-      try {
-        apply_layers(options, blobs, writer, planning, summary, progress);
-        done = true;
-      } catch (const layer::PlanUndone&) {
-        done = false;
+      apply_filtered_tree(options, blobs, writer, summary, progress);
+    } else {
+      Planning planning = plan(options, blobs, output.was_empty());
+      const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
+      bool done = false;
+      {
+        fs::TreeWriter writer(output, writer_options);
+        try {
+          apply_layers(options, blobs, writer, planning, summary, progress);
+          done = true;
+        } catch (const layer::PlanUndone&) {
+          done = false;
+        }
       }
-    }
-    if (!done) {
-      // Rare (a later entry of the bottom layer needs a file it skipped):
-      // the directory started empty, so empty it and apply every layer.
-      log(LogLevel::kInfo, "the plan does not hold for layer {} (a later entry needs a file skipped because an "
-          "upper layer replaces it): starting over, applying every layer in full", escape(blobs[0].layer->id));
-      if (!fs::remove_children(output.fd())) {
-        throw IoError(fmt::format("cannot empty {} to start over: {}", escape(output_dir), std::strerror(errno)));
+      if (!done) {
+        // Rare (a later entry of the bottom layer needs a file it skipped):
+        // the directory started empty, so empty it and apply every layer.
+        log(LogLevel::kInfo, "the plan does not hold for layer {} (a later entry needs a file skipped because an "
+            "upper layer replaces it): starting over, applying every layer in full", escape(blobs[0].layer->id));
+        if (!fs::remove_children(output.fd())) {
+          throw IoError(fmt::format("cannot empty {} to start over: {}", escape(output_dir), std::strerror(errno)));
+        }
+        output.forget_cache();
+        summary.entries = summary.bytes = 0;
+        Planning none;
+        fs::TreeWriter writer(output, writer_options);
+        apply_layers(options, blobs, writer, none, summary, progress);
       }
-      output.forget_cache();
-      summary.entries = summary.bytes = 0;
-      Planning none;
-      fs::TreeWriter writer(output, writer_options);
-      apply_layers(options, blobs, writer, none, summary, progress);
     }
   } catch (const Error& error) {
     // The first error, or the mismatch of the blob being read, which

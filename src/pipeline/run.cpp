@@ -22,6 +22,7 @@
 #include "output/layer_table.hpp"
 #include "pipeline/all_images.hpp"
 #include "pipeline/directory_output.hpp"
+#include "pipeline/inspect_output.hpp"
 #include "pipeline/nspawn_output.hpp"
 #include "pipeline/tar_output.hpp"
 #include "util/error.hpp"
@@ -115,6 +116,14 @@ void run(const cli::Options& options) {
     return;
   }
   const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+  if (options.files) {
+    list_files(options, *index, selected, layer_indices);
+    return;
+  }
+  if (options.cat_path) {
+    cat_file(options, *index, selected, layer_indices);
+    return;
+  }
   if (!options.tar_output.empty()) {
     UnpackSummary summary = stream_image_as_tar(options, *index, selected, layer_indices);
     // stdout may carry the tar itself: the summary goes to stderr then.

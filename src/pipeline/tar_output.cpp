@@ -19,6 +19,7 @@
 #include "layer/final_tree.hpp"
 #include "layer/verify.hpp"
 #include "pipeline/image_blobs.hpp"
+#include "pipeline/plan_tree.hpp"
 #include "output/tar_sink.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
@@ -93,7 +94,7 @@ UnpackSummary stream_image_as_tar(const cli::Options& options, const archive::Me
                                   const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices) {
   const auto start = std::chrono::steady_clock::now();
   log(LogLevel::kInfo, "streaming image {} ({}) as a tar", escape(selected.display_name), escape(selected.image->id));
-  if (options.verify) verify_metadata(index, *selected.image);
+  if (options.verify_metadata) verify_metadata(index, *selected.image);
   const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
   TarDestination destination(options.tar_output);
   UnpackSummary summary{selected.display_name, selected.image->id, options.tar_output, blobs.size(), 0, 0, 0};
@@ -106,43 +107,14 @@ UnpackSummary stream_image_as_tar(const cli::Options& options, const archive::Me
     // writer follows. Only headers are read; a compressed layer is decoded
     // once, its diffID checked on the way, and kept (layer/decoded_spool)
     // for the data the stream reads in tree order.
-    layer::FinalTree tree;
-    std::vector<output::TarSinkLayer> layers;
-    std::vector<std::unique_ptr<ByteSource>> sources;
-    std::vector<std::unique_ptr<layer::SpoolingSource>> spools;
-    {
-      StepTimer timer("plan_tree");
-      layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
-      apply_options.uid_shift = options.uid_shift;
-      for (std::size_t position = 0; position < blobs.size(); ++position) {
-        const LayerBlob& item = blobs[position];
-        log(LogLevel::kInfo, "reading layer {}", escape(item.layer->id));
-        const bool compressed = item.compression != layer::Compression::kNone;
-        sources.push_back(layer::open_decompressed(item.blob, item.layer->member));
-        ByteSource* input = sources.back().get();
-        if (compressed) {
-          spools.push_back(std::make_unique<layer::SpoolingSource>(*input, item.layer->member));
-          input = spools.back().get();
-        }
-        apply_options.estargz = item.compression == layer::Compression::kGzip;
-        std::unique_ptr<layer::HashingSource> hashing;
-        if (options.verify && !item.layer->diff_id.empty() && compressed) {
-          hashing = std::make_unique<layer::HashingSource>(*input);
-          input = hashing.get();
-        }
-        const layer::ApplyStats stats = layer::apply_layer(*input, position, item.layer->member, tree, apply_options);
-        if (hashing) hashing->verify_rest(item.layer->diff_id, item.layer->member);
-        summary.entries += stats.entries;
-        summary.bytes += stats.bytes;
-        layers.push_back(output::TarSinkLayer{compressed ? spools.back()->finish() : item.blob, item.layer->member});
-        if (compressed) sources.back().reset();  // the decoder's buffers and thread
-      }
-      tree.finish();
-    }
+    const std::unique_ptr<PlannedTree> planned = plan_tree(options, blobs, LayerData::kKept);
+    summary.entries = planned->entries;
+    summary.bytes = planned->bytes;
+    const layer::TreeFilter filter(planned->tree, options.paths, options.excludes);
     StepTimer timer("write_tar");
     // The end blocks only once every digest matched: a stream from a
     // corrupt archive is never complete.
-    output::write_tree_tar(tree, layers, destination.fd(), [&] { verifier.finish(); });
+    output::write_tree_tar(planned->tree, planned->layers, destination.fd(), [&] { verifier.finish(); }, filter);
     destination.commit();
   } catch (const Error& error) {
     // The first error, or the mismatch of the blob being read, which

@@ -69,6 +69,32 @@ TEST_CASE("--help wins over conflicts, not over unknown options") {
   CHECK(usage_error_of({"--help", "--bogus"}) == "unknown option --bogus (see undocker --help)");
 }
 
+TEST_CASE("--files and --cat check layer digests only with --verify; extraction always unless --no-verify") {
+  CHECK(parse({"-o", "x"}).verify);
+  CHECK_FALSE(parse({"-o", "x", "--no-verify"}).verify);
+  CHECK_FALSE(parse({"--files"}).verify);
+  CHECK(parse({"--files"}).verify_metadata);
+  CHECK(parse({"--cat", "/etc/passwd", "--verify"}).verify);
+  CHECK_FALSE(parse({"--files", "--no-verify"}).verify_metadata);
+  CHECK(parse({"--files", "--path", "a", "--path", "b", "--exclude", "*.log"}).paths == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("inspection options that make no sense together are refused") {
+  CHECK(usage_error_of({"--cat", "a", "-o", "x"}) ==
+        "-o cannot be used with --cat, which writes one file to standard output and extracts nothing (see undocker --help)");
+  CHECK(usage_error_of({"--files", "--tar", "-"}) ==
+        "--tar cannot be used with --files, which lists the image's final tree and extracts nothing (see undocker --help)");
+  CHECK(usage_error_of({"--files", "--cat", "a"}) == "--files and --cat exclude each other (see undocker --help)");
+  CHECK(usage_error_of({"--verify", "--no-verify", "--files"}) ==
+        "--verify and --no-verify exclude each other (see undocker --help)");
+  CHECK(usage_error_of({"--verify", "-o", "x"}) ==
+        "--verify is for --files and --cat: extraction and --tar verify every digest by default (see undocker --help)");
+  CHECK(usage_error_of({"--cat", "a", "--path", "b"}) ==
+        "--path cannot be used with --cat, which names the one file to write (see undocker --help)");
+  CHECK(usage_error_of({"--cat", ""}) == "--cat needs a path in the image (see undocker --help)");
+  CHECK(usage_error_of({"--exclude="}) == "--exclude needs a pattern (see undocker --help)");
+}
+
 TEST_SUITE_END();
 
 }  // namespace undocker::cli
