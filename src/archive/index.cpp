@@ -1,5 +1,7 @@
 #include "archive/index.hpp"
 
+#include "archive/directory.hpp"
+
 #include <fmt/format.h>
 
 #include "util/byte_source.hpp"
@@ -34,11 +36,27 @@ MemberIndex::MemberIndex(Bytes archive, std::string archive_name)
   }
 }
 
+MemberIndex::MemberIndex(std::unique_ptr<DirectoryMembers> directory, std::string directory_name)
+    : directory_(std::move(directory)), archive_name_(std::move(directory_name)) {}
+
+std::unique_ptr<MemberIndex> MemberIndex::open_directory(int dir_fd, std::string directory_name) {
+  auto directory = std::make_unique<DirectoryMembers>(dir_fd, directory_name);
+  return std::unique_ptr<MemberIndex>(new MemberIndex(std::move(directory), std::move(directory_name)));
+}
+
+MemberIndex::~MemberIndex() = default;
+
+const std::vector<Member>& MemberIndex::members() const {
+  return directory_ ? directory_->members() : members_;
+}
+
 bool MemberIndex::contains(std::string_view name) const {
+  if (directory_) return directory_->contains(name);
   return by_name_.count(std::string(name)) != 0;
 }
 
 std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
+  if (directory_) return directory_->find_file(raw_name);
   std::optional<std::string> name = clean_entry_path(raw_name);
   for (std::size_t hops = 0; name && hops <= static_cast<std::size_t>(limits::kMaxSymlinkHops); ++hops) {
     const auto found = by_name_.find(*name);
@@ -67,6 +85,7 @@ std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
 }
 
 Bytes MemberIndex::data(const Member& member) const {
+  if (directory_) return directory_->data(member);
   return archive_.subspan(member.data_offset, member.size_bytes);
 }
 

@@ -1,54 +1,65 @@
 // The member index of the outer archive: one pass over the mapped tar
 // records where every member's data lies, so that manifests, configs and
-// layers are later read straight from the mapping by offset.
+// layers are later read straight from the mapping by offset. A directory
+// given with -f (an OCI layout, an unpacked docker-archive) is the same
+// interface over its files, each mapped on its own (archive/directory.hpp).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "archive/member.hpp"
 #include "tar/reader.hpp"
 #include "util/bytes.hpp"
 
 namespace undocker::archive {
 
-struct Member {
-  std::string name;  // cleaned: no leading "./" or "/", no empty components
-  tar::EntryType type = tar::EntryType::kFile;
-  std::uint64_t header_offset = 0;
-  std::uint64_t data_offset = 0;
-  std::uint64_t size_bytes = 0;
-  std::string link_target;  // raw target of a symlink or hardlink member
-};
+class DirectoryMembers;
 
 class MemberIndex {
  public:
   /// Reads every header of the outer archive once. Throws FormatError.
   MemberIndex(Bytes archive, std::string archive_name);
 
+  /// The files of the directory open on dir_fd (taken over), read in place;
+  /// `directory_name` names it in messages. Throws FormatError when the
+  /// directory exceeds the walk's limits.
+  static std::unique_ptr<MemberIndex> open_directory(int dir_fd, std::string directory_name);
+
+  ~MemberIndex();
+  MemberIndex(const MemberIndex&) = delete;
+  MemberIndex& operator=(const MemberIndex&) = delete;
+
   /// The regular-file member stored under `name`, following symlink and
   /// hardlink members inside the archive (skopeo stores `layer.tar` as a
-  /// symlink to another layer's copy). nullopt when absent.
+  /// symlink to another layer's copy). nullopt when absent. For a
+  /// directory: FormatError when a symlink on the way leads out of it or
+  /// what the name reaches is not a regular file.
   std::optional<Member> find_file(std::string_view name) const;
 
   /// True when some member has exactly this name (of any type).
   bool contains(std::string_view name) const;
 
-  /// The member's bytes, a view into the mapping.
+  /// The member's bytes, a view into the mapping (for a directory, of that
+  /// file, mapped on first use and kept for the run).
   Bytes data(const Member& member) const;
 
-  const std::vector<Member>& members() const { return members_; }
+  const std::vector<Member>& members() const;
   const std::string& archive_name() const { return archive_name_; }
 
  private:
+  MemberIndex(std::unique_ptr<DirectoryMembers> directory, std::string directory_name);
+
+  std::unique_ptr<DirectoryMembers> directory_;  // set for a directory input
   Bytes archive_;
   std::string archive_name_;
   std::vector<Member> members_;
   std::unordered_map<std::string, std::size_t> by_name_;  // last one wins, as tar
 };
-
 
 }  // namespace undocker::archive

@@ -137,14 +137,23 @@ InputFile::InputFile(const std::string& path) {
   if (fstat(fd_, &st) != 0) {
     throw IoError(fmt::format("cannot stat {}: {}", escape(name_), std::strerror(errno)));
   }
-  if (S_ISDIR(st.st_mode)) throw IoError(fmt::format("{} is a directory", escape(name_)));
-  if (!S_ISREG(st.st_mode)) {
+  if (S_ISDIR(st.st_mode)) {
+    directory_ = true;
+  } else if (!S_ISREG(st.st_mode)) {
     const int spool_fd = spool_to_temp_file(fd_, name_);
     if (owns_fd_) close(fd_);
     fd_ = spool_fd;
     owns_fd_ = true;
     spooled_ = true;
   }
+}
+
+int InputFile::release_fd() {
+  const int fd = owns_fd_ ? fd_ : fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw IoError(fmt::format("cannot use {}: {}", escape(name_), std::strerror(errno)));
+  owns_fd_ = false;
+  fd_ = -1;
+  return fd;
 }
 
 InputFile::~InputFile() {

@@ -1,4 +1,5 @@
-// Input: a regular file is used in place; anything else (a pipe, a socket,
+// Input: a regular file is used in place, and so is a directory (read
+// member by member, archive/directory.hpp); anything else (a pipe, a socket,
 // a terminal) is copied once into an unlinked temporary file in $TMPDIR so
 // that it can be mapped. The temporary file has no name from the start, so
 // nothing is left behind after success, failure or a signal.
@@ -8,7 +9,8 @@
 
 namespace undocker::archive {
 
-/// An open input ready to be mapped: fd refers to a regular file.
+/// An open input ready to be mapped: fd refers to a regular file, or to a
+/// directory when is_directory().
 class InputFile {
  public:
   /// path "-" (or empty) means standard input.
@@ -20,11 +22,16 @@ class InputFile {
   int fd() const { return fd_; }
   const std::string& name() const { return name_; }
   bool spooled() const { return spooled_; }
+  bool is_directory() const { return directory_; }
+
+  /// Hands the descriptor over (to MemberIndex::open_directory).
+  int release_fd();
 
  private:
   int fd_ = -1;
   bool owns_fd_ = false;
   bool spooled_ = false;
+  bool directory_ = false;
   std::string name_;
 };
 

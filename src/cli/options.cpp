@@ -173,7 +173,7 @@ cxxopts::Options make_parser() {
   parser.positional_help("[IMAGE]");
   // clang-format off
   parser.add_options("Input and selection")
-    ("f,file", "read this archive (default and '-': standard input, never a terminal)",
+    ("f,file", "read this archive, or an OCI layout or docker-archive directory (default and '-': standard input, never a terminal)",
      cxxopts::value<std::string>(), "ARCHIVE")
     ("l,layer", "apply only this layer (id, digest, diffID, unique prefix or index; repeatable)",
      cxxopts::value<std::vector<std::string>>(), "ID")

@@ -79,12 +79,15 @@ void run(const cli::Options& options) {
     input = std::make_unique<archive::InputFile>(options.archive);
   }
   // Map it once: every later step reads members as views of this mapping.
-  archive::MappedArchive mapping(input->fd(), input->name());
-  // One pass over the headers: the offsets of every member.
+  // A directory is read in place instead, each file mapped when first used.
+  std::unique_ptr<archive::MappedArchive> mapping;
+  if (!input->is_directory()) mapping = std::make_unique<archive::MappedArchive>(input->fd(), input->name());
+  // One pass over the headers (or the directory): where every member is.
   std::unique_ptr<archive::MemberIndex> index;
   {
     StepTimer timer("index_members");
-    index = std::make_unique<archive::MemberIndex>(mapping.bytes(), input->name());
+    index = input->is_directory() ? archive::MemberIndex::open_directory(input->release_fd(), input->name())
+                                  : std::make_unique<archive::MemberIndex>(mapping->bytes(), input->name());
   }
   // Tell the format from the members and read every image's manifest.
   const image::ImageArchive images = image::load_images(*index);

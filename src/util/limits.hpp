@@ -48,5 +48,13 @@ inline constexpr std::size_t kMaxIndexDepth = 8;
 inline constexpr int kMaxSymlinkHops = 40;
 // Path components; deeper trees are refused rather than recursed into.
 inline constexpr std::size_t kMaxPathDepth = 4096;
+// A directory given with -f is walked once at open. An OCI layout is three
+// levels deep (blobs/sha256/<hex>), a docker-archive two; one directory
+// open per level, so the depth also bounds the walk's descriptors.
+inline constexpr std::size_t kMaxInputDirectoryDepth = 16;
+// Files, symlinks and directories of that walk (about 100 bytes each in the
+// index): a layout shared by thousands of images holds tens of thousands of
+// blobs; more is a wrong directory (`-f /`) or an attack on our memory.
+inline constexpr std::size_t kMaxInputDirectoryEntries = 256 * 1024;
 
 }  // namespace undocker::limits

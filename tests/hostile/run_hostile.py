@@ -2209,6 +2209,110 @@ def _(c):
         raise Failure("\n".join(failures))
 
 
+# ---------------------------------------------------------------- directories as input (issue 18)
+# `-f layout`: the archive untarred into SANDBOX/layout, then altered. The
+# layout is outside DIR, so the snapshot also proves it is left as it was.
+
+def dir_layout(c, archive_bytes):
+    """Untar archive_bytes into SANDBOX/layout; returns its path (arm() once altered)."""
+    import tarfile
+    layout = c.path("layout")
+    os.mkdir(layout)
+    with tarfile.open(fileobj=io.BytesIO(archive_bytes)) as tar:
+        tar.extractall(layout)
+    return layout
+
+
+def dir_oci(c):
+    """An OCI layout directory of one layer; returns (layout, layer hex, manifest hex)."""
+    layer = Tar().file("etc/hostname", "dir\n").bytes()
+    data, manifest_hex = oci_archive([layer])
+    return dir_layout(c, data), sha256_hex(layer), manifest_hex
+
+
+def dir_fresh(c):
+    """A new SANDBOX/layout for the next variant of a case."""
+    shutil.rmtree(c.path("layout"), ignore_errors=True)
+    shutil.rmtree(c.out, ignore_errors=True)
+    os.mkdir(c.out)
+
+
+@case("dir_input_blob_dotdot", "`-f DIR`: index.json's digest and manifest.json's layer path climb out with `../`",
+      "exit 3 naming the path; nothing outside DIR read or written", "issue 18 (directories as input)")
+def _(c):
+    dir_layout(c, oci_archive([Tar().file("a", "a").bytes()],
+                              index_hook=lambda i: i["manifests"][0].update(digest="sha256:../../sentinel/file"))[0])
+    c.arm()
+    c.expect_error(c.extract(archive="layout"), 3, re.escape("index.json: invalid digest sha256:../../sentinel/file"))
+    dir_fresh(c)
+
+    def climb(manifest):
+        manifest[0]["Layers"] = ["../sentinel/file"]
+    dir_layout(c, docker_archive([Tar().file("a", "a").bytes()], manifest_hook=climb)[0])
+    c.arm()
+    c.expect_error(c.extract(archive="layout"), 3,
+                   re.escape("manifest.json: layer path ../sentinel/file leaves the archive"))
+
+
+@case("dir_input_blob_symlink_outside", "`-f DIR`: a layer blob that is a symlink to a file outside DIR (absolute, relative)",
+      "exit 3 naming the blob and the link; the file outside is not read", "issue 18 (directories as input)")
+def _(c):
+    for target in (c.path("sentinel", "file"), "../../../sentinel/file"):
+        layout, layer_hex, _ = dir_oci(c)
+        blob = os.path.join(layout, "blobs", "sha256", layer_hex)
+        os.unlink(blob)
+        os.symlink(target, blob)
+        c.arm()
+        name = f"blobs/sha256/{layer_hex}"
+        c.expect_error(c.extract(archive="layout"), 3, re.escape(
+            f"layout: {name}: symlink {name} -> {target} leads out of the directory"))
+        dir_fresh(c)
+
+
+@case("dir_input_symlinked_dir_outside", "`-f DIR`: manifest.json's layer path goes through a symlinked directory "
+      "that leaves DIR (`<id>` -> ../sentinel, -> /SANDBOX/sentinel)",
+      "exit 3 naming the layer path and the link", "issue 18 (directories as input)")
+def _(c):
+    for target in ("../sentinel", c.path("sentinel")):
+        layer = Tar().file("a", "a").bytes()
+        layer_id = sha256_hex(layer)
+        with open(c.path("sentinel", "file"), "rb") as f:
+            precious = f.read()
+
+        def through(manifest):
+            manifest[0]["Layers"] = [layer_id + "/file"]
+        layout = dir_layout(c, docker_archive([layer], manifest_hook=through)[0])
+        shutil.rmtree(os.path.join(layout, layer_id))
+        os.symlink(target, os.path.join(layout, layer_id))
+        c.arm()
+        c.expect_error(c.extract(archive="layout"), 3, re.escape(
+            f"layout: {layer_id}/file: symlink {layer_id} -> {target} leads out of the directory"))
+        with open(c.path("sentinel", "file"), "rb") as f:
+            if f.read() != precious:
+                raise Failure("sentinel/file changed")
+        dir_fresh(c)
+
+
+@case("dir_input_blob_not_regular", "`-f DIR`: a layer blob that is a FIFO, a manifest blob that is a directory",
+      "exit 3 naming the blob and what it is; no hang on the FIFO", "issue 18 (directories as input)")
+def _(c):
+    layout, layer_hex, _ = dir_oci(c)
+    blob = os.path.join(layout, "blobs", "sha256", layer_hex)
+    os.unlink(blob)
+    os.mkfifo(blob)
+    c.arm()
+    c.expect_error(c.extract(archive="layout", timeout=30), 3,
+                   re.escape(f"layout: blobs/sha256/{layer_hex}: a FIFO, not a regular file"))
+    dir_fresh(c)
+    layout, _, manifest_hex = dir_oci(c)
+    blob = os.path.join(layout, "blobs", "sha256", manifest_hex)
+    os.unlink(blob)
+    os.mkdir(blob)
+    c.arm()
+    c.expect_error(c.extract(archive="layout"), 3,
+                   re.escape(f"layout: blobs/sha256/{manifest_hex}: a directory, not a regular file"))
+
+
 # ---------------------------------------------------------------- resource exhaustion
 
 def bomb_case(c, kind):
