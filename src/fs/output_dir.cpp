@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/root.hpp"
 #include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
@@ -46,21 +47,6 @@ void make_user_directories(const std::string& path) {
     }
     if (slash == std::string::npos) break;
   }
-}
-
-bool is_empty_directory(int dir_fd) {
-  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
-  if (!listing) return false;
-  bool empty = true;
-  while (dirent* item = readdir(listing)) {
-    const std::string_view name = item->d_name;
-    if (name != "." && name != "..") {
-      empty = false;
-      break;
-    }
-  }
-  closedir(listing);
-  return empty;
 }
 
 // A bind mount keeps st_dev: ask statx, and compare devices where the

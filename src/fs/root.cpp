@@ -16,24 +16,16 @@
 #include "util/error.hpp"
 #include "util/limits.hpp"
 #include "util/log.hpp"
+#include "util/path.hpp"
 
 namespace undocker::fs {
 
 namespace {
 
-std::deque<std::string> split_components(std::string_view path) {
-  std::deque<std::string> parts;
-  std::size_t begin = 0;
-  while (begin <= path.size()) {
-    std::size_t end = path.find('/', begin);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > begin) parts.emplace_back(path.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  return parts;
-}
-
 Fd duplicate(int fd) { return Fd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
+
+
+}  // namespace
 
 bool is_empty_directory(int dir_fd) {
   DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
@@ -49,8 +41,6 @@ bool is_empty_directory(int dir_fd) {
   closedir(listing);
   return empty;
 }
-
-}  // namespace
 
 RootDir::RootDir(const std::string& path) : path_(path) {
   // Like mkdir -p with mode 0755 (our umask is 0, so say it explicitly).

@@ -54,4 +54,7 @@ class RootDir {
   DirFd cached_fd_;
 };
 
+/// True when the directory open on dir_fd holds no entry but "." and "..".
+bool is_empty_directory(int dir_fd);
+
 }  // namespace undocker::fs

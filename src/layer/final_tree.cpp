@@ -25,18 +25,6 @@ constexpr std::size_t kMaxNameBytes = 255;
   throw EntryError(fmt::format("{}: cannot {}: {}", escape(clean_path), action, std::strerror(error)));
 }
 
-std::deque<std::string> split_components(std::string_view path) {
-  std::deque<std::string> parts;
-  std::size_t begin = 0;
-  while (begin <= path.size()) {
-    std::size_t end = path.find('/', begin);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > begin) parts.emplace_back(path.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  return parts;
-}
-
 }  // namespace
 
 FinalTree::FinalTree() {

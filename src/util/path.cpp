@@ -27,6 +27,18 @@ std::optional<std::string> clean_entry_path(std::string_view raw) {
   return clean;
 }
 
+std::deque<std::string> split_components(std::string_view path) {
+  std::deque<std::string> parts;
+  std::size_t begin = 0;
+  while (begin <= path.size()) {
+    std::size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > begin) parts.emplace_back(path.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return parts;
+}
+
 std::pair<std::string_view, std::string_view> split_parent(std::string_view clean_path) {
   const std::size_t slash = clean_path.rfind('/');
   if (slash == std::string_view::npos) return {std::string_view(), clean_path};

@@ -4,6 +4,7 @@
 // decides where that is, safely.
 #pragma once
 
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,10 @@ namespace undocker {
 /// ".." climbs above the root (refused, as Docker refuses it). "" is the
 /// root itself.
 std::optional<std::string> clean_entry_path(std::string_view raw_path);
+
+/// The non-empty components of a path, in order ("/a//b/" → a, b); "."
+/// and ".." are kept, for a resolver to interpret.
+std::deque<std::string> split_components(std::string_view path);
 
 /// "a/b/c" → {"a/b", "c"}; "c" → {"", "c"}.
 std::pair<std::string_view, std::string_view> split_parent(std::string_view clean_path);
