@@ -180,10 +180,10 @@ void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar:
                                   : add_node(parent, leaf, new_directory(entry.mtime, 0700));
     // xattrs are set as the entry comes, over what a lower layer set.
     std::vector<std::pair<std::string, std::string>>& xattrs = inodes_[nodes_[dir].inode].xattrs;
-    for (const auto& [name, value] : entry.xattrs) {
-      auto same = std::find_if(xattrs.begin(), xattrs.end(), [&](const auto& item) { return item.first == name; });
-      if (same != xattrs.end()) same->second = value;
-      else xattrs.emplace_back(name, value);
+    for (const auto& xattr : entry.xattrs) {
+      auto same = std::find_if(xattrs.begin(), xattrs.end(), [&](const auto& item) { return item.first == xattr.first; });
+      if (same != xattrs.end()) same->second = xattr.second;
+      else xattrs.push_back(xattr);
     }
     records_.insert_or_assign(std::string(clean_path),
                               DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime, layer_});
