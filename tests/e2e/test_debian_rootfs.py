@@ -36,6 +36,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 from common import Suite, Failure, run_undocker, compare_trees, _rmtree  # noqa: E402
 import debian_image  # noqa: E402
 from debian_image import (T3, T4, CAP_NET_RAW_EP, CAP_NET_BIND_EP, SPARSE_FILES, SPARSE_SIZE,  # noqa: E402
@@ -238,6 +239,41 @@ def _(t):
          "output of the scripts")
     t.true(lines[4].startswith("ping from iputils"), f"ping -V printed {lines[4]!r}")
     t.true("ID=undocker-test" in lines, "/etc/os-release is not layer 3's file")
+
+
+@suite.check("files_listing_equals_tree (--files --json of the docker-archive and of the gzip oci-archive)")
+def _(t):
+    # The same comparison test_inspect makes for every fixture: names, types,
+    # modes, owners, sizes, link targets, hardlink groups, mtimes.
+    from test_inspect import compare_listing
+    img = image()
+    out = need_out()
+    for label, archive in (("docker-archive", img["docker_archive"]), ("oci-archive gzip", img["oci_archive"])):
+        result = undocker(["-f", archive, "--files", "--json"])
+        listing = [json.loads(line) for line in result.out_lines]
+        compare_listing(t, listing, out, f"debian {label}")
+        print(f"     {label}: {len(listing)} names, {result.elapsed:.2f} s")
+
+
+@suite.check("tar_stream_untarred_equals_umoci_unpack (--tar - | tar -x, docker-archive and gzip oci-archive)")
+def _(t):
+    img = image()
+    reference = State.reference
+    if reference is None:
+        raise Failure("no umoci tree (see docker_archive_equals_umoci_unpack)")
+    for label, archive in (("docker-archive", img["docker_archive"]), ("oci-archive gzip", img["oci_archive"])):
+        out = fresh("out-untar")
+        os.makedirs(out)
+        stream = os.path.join(State.work, "stream.tar")
+        # Both halves jailed: undocker writes the stream, GNU tar unpacks it.
+        script = ('"$1" -f "$2" --tar "$3" && '
+                  'tar -xpf "$3" --numeric-owner --xattrs --xattrs-include="*" -C "$4"')
+        result = run_undocker(["-c", script, "stream", common.UNDOCKER, archive, stream, out], State.work,
+                              binary="/bin/bash", tmpdir=os.path.join(State.work, "tmp"), timeout=900)
+        if result.rc != 0:
+            raise Failure(f"{label}: --tar | tar -x failed\n{result.describe()}")
+        os.unlink(stream)
+        trees_equal(reference, out, f"umoci unpack (A) vs --tar | tar -x of the {label} (B)")
 
 
 @suite.check("dpkg_verify_untouched_packages (every package file the layers do not change)")
