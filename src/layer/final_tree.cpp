@@ -62,9 +62,9 @@ std::uint32_t FinalTree::add_node(std::uint32_t parent, std::string_view name, s
   return id;
 }
 
-bool FinalTree::resolve_dir(std::string_view clean_dir, bool create, const tar::Timestamp& made_mtime,
-                            std::uint32_t& node, int& error) {
-  std::deque<std::string> pending = split_components(clean_dir);
+bool FinalTree::walk_path(std::string_view path, bool as_directory, bool follow_last,
+                          const tar::Timestamp* made_mtime, std::uint32_t& node, int& error) {
+  std::deque<std::string> pending = split_components(path);
   std::uint32_t current = 0;
   int hops = 0;
   while (!pending.empty()) {
@@ -81,26 +81,39 @@ bool FinalTree::resolve_dir(std::string_view clean_dir, bool create, const tar::
     }
     auto found = nodes_[current].children.find(part);
     if (found == nodes_[current].children.end()) {
-      if (!create) {
+      if (made_mtime == nullptr) {
         error = ENOENT;
         return false;
       }
       // Made as tar and Docker make a missing parent: 0755, described by no entry.
-      current = add_node(current, part, new_directory(made_mtime, 0755));
+      current = add_node(current, part, new_directory(*made_mtime, 0755));
       continue;
     }
     const std::uint32_t child = found->second;
     const TreeInode& inode = inodes_[nodes_[child].inode];
+    const bool last = pending.empty();
     if (inode.type == tar::EntryType::kDirectory) {
       current = child;
       continue;
     }
     if (inode.type != tar::EntryType::kSymlink) {
+      if (last && !as_directory) {
+        current = child;
+        continue;
+      }
       error = ENOTDIR;
       return false;
     }
+    if (last && !follow_last && !as_directory) {
+      current = child;
+      continue;
+    }
     if (++hops > limits::kMaxSymlinkHops) {
       error = ELOOP;
+      return false;
+    }
+    if (inode.link_target.empty()) {  // names nothing, as the kernel has it
+      error = ENOENT;
       return false;
     }
     std::deque<std::string> expanded = split_components(inode.link_target);
@@ -109,6 +122,11 @@ bool FinalTree::resolve_dir(std::string_view clean_dir, bool create, const tar::
   }
   node = current;
   return true;
+}
+
+bool FinalTree::resolve_dir(std::string_view clean_dir, bool create, const tar::Timestamp& made_mtime,
+                            std::uint32_t& node, int& error) {
+  return walk_path(clean_dir, true, true, create ? &made_mtime : nullptr, node, error);
 }
 
 std::uint32_t FinalTree::open_parent(std::string_view clean_path, const tar::Timestamp& made_mtime) {
@@ -347,56 +365,10 @@ const char* lookup_problem(int error) {
 
 FinalTree::Lookup FinalTree::lookup(std::string_view raw_path, bool follow_last) const {
   Lookup result;
-  const bool wants_directory = raw_path.ends_with('/');
-  std::deque<std::string> pending = split_components(raw_path);
   std::uint32_t current = 0;
-  int hops = 0;
-  while (!pending.empty()) {
-    const std::string part = std::move(pending.front());
-    pending.pop_front();
-    if (part == ".") continue;
-    if (part == "..") {
-      current = nodes_[current].parent;  // the root is its own parent
-      continue;
-    }
-    if (part.size() > kMaxNameBytes) {
-      result.error = ENAMETOOLONG;
-      return result;
-    }
-    auto found = nodes_[current].children.find(part);
-    if (found == nodes_[current].children.end()) {
-      result.error = ENOENT;
-      return result;
-    }
-    const std::uint32_t child = found->second;
-    const TreeInode& inode = inodes_[nodes_[child].inode];
-    const bool last = pending.empty();
-    if (inode.type == tar::EntryType::kDirectory || (last && inode.type != tar::EntryType::kSymlink)) {
-      current = child;
-      continue;
-    }
-    if (inode.type != tar::EntryType::kSymlink) {
-      result.error = ENOTDIR;
-      return result;
-    }
-    if (last && !follow_last && !wants_directory) {
-      current = child;
-      continue;
-    }
-    if (++hops > limits::kMaxSymlinkHops) {
-      result.error = ELOOP;
-      return result;
-    }
-    if (inode.link_target.empty()) {  // names nothing, as the kernel has it
-      result.error = ENOENT;
-      return result;
-    }
-    std::deque<std::string> expanded = split_components(inode.link_target);
-    pending.insert(pending.begin(), expanded.begin(), expanded.end());
-    if (inode.link_target.starts_with('/')) current = 0;  // absolute: from the image's root
-  }
-  if (wants_directory && !is_directory(current)) {
-    result.error = ENOTDIR;
+  // Without made_mtime the walk creates nothing: the tree is not changed.
+  if (!const_cast<FinalTree*>(this)->walk_path(raw_path, raw_path.ends_with('/'), follow_last, nullptr, current,
+                                               result.error)) {
     return result;
   }
   // The physical path: the names from the root down to the node found.

@@ -110,8 +110,16 @@ class FinalTree final : public TreeTarget {
   };
 
   bool is_directory(std::uint32_t node) const { return inodes_[nodes_[node].inode].type == tar::EntryType::kDirectory; }
-  // The directory clean_dir names, or none with error set (ENOENT, ENOTDIR,
-  // ELOOP, ENAMETOOLONG). Made directories get `made_mtime`.
+  // The one resolution inside the root, as fs::RootDir's: follows symlinks
+  // in every component but the last (the last too with follow_last, or when
+  // as_directory: the path must name a directory). With made_mtime, missing
+  // components are made as directories with that mtime; without, they are
+  // ENOENT and the tree is not changed. Errors: ENOENT, ENOTDIR, ELOOP,
+  // ENAMETOOLONG.
+  bool walk_path(std::string_view path, bool as_directory, bool follow_last, const tar::Timestamp* made_mtime,
+                 std::uint32_t& node, int& error);
+  // The directory clean_dir names, or none with error set. Made directories
+  // get `made_mtime`.
   bool resolve_dir(std::string_view clean_dir, bool create, const tar::Timestamp& made_mtime, std::uint32_t& node,
                    int& error);
   std::uint32_t open_parent(std::string_view clean_path, const tar::Timestamp& made_mtime);
