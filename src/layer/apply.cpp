@@ -16,25 +16,6 @@ namespace undocker::layer {
 
 namespace {
 
-// Paths this layer has written. A whiteout or opaque marker must not touch
-// them, nor the directories that lead to them.
-class WrittenPaths {
- public:
-  void add(const std::string& path) { paths_.insert(path); }
-
-  /// True when path itself or something below it was written.
-  bool touches(const std::string& path) const {
-    if (path.empty()) return !paths_.empty();
-    if (paths_.count(path)) return true;
-    const std::string below = path + "/";
-    auto it = paths_.lower_bound(below);
-    return it != paths_.end() && it->starts_with(below);
-  }
-
- private:
-  std::set<std::string> paths_;
-};
-
 // eStargz (a gzip layer with a table of contents) adds these at the top;
 // they describe the layer and are not part of the image's filesystem.
 bool is_estargz_metadata(std::string_view clean_path) {
@@ -56,12 +37,100 @@ void shift_owner(tar::Entry& entry, std::uint32_t base) {
 
 }  // namespace
 
+// Paths this layer has written. A whiteout or opaque marker must not touch
+// them, nor the directories that lead to them.
+class EntryApplier::WrittenPaths {
+ public:
+  void add(const std::string& path) { paths_.insert(path); }
+
+  /// True when path itself or something below it was written.
+  bool touches(const std::string& path) const {
+    if (path.empty()) return !paths_.empty();
+    if (paths_.count(path)) return true;
+    const std::string below = path + "/";
+    auto it = paths_.lower_bound(below);
+    return it != paths_.end() && it->starts_with(below);
+  }
+
+ private:
+  std::set<std::string> paths_;
+};
+
+EntryApplier::EntryApplier(std::size_t layer_index, const std::string& layer_name, TreeTarget& target,
+                           const ApplyOptions& options)
+    : layer_name_(layer_name), target_(target), options_(options), written_(std::make_unique<WrittenPaths>()) {
+  target_.begin_layer(layer_index, layer_name);
+}
+
+EntryApplier::~EntryApplier() = default;
+
+void EntryApplier::apply_planned_away(const std::string& clean_path) {
+  target_.make_parents(clean_path);
+  written_->add(clean_path);
+}
+
+void EntryApplier::apply(tar::Entry& entry, const std::string& clean_path, tar::TarReader& reader,
+                         ApplyStats& stats, StreamingPlanner* streaming) {
+  if (options_.estargz && is_estargz_metadata(clean_path)) return;
+  WrittenPaths& written = *written_;
+  const auto touched = [&](const std::string& path) { return written.touches(path); };
+  try {
+    const Change change = options_.whiteouts ? classify_change(clean_path) : Change{};
+    if (change.kind != ChangeKind::kEntry) {
+      ++stats.whiteouts;
+      switch (change.kind) {
+        case ChangeKind::kOpaque:
+          // Hide what lower layers put in the directory; keep this layer's entries.
+          target_.prune(change.target, touched);
+          break;
+        case ChangeKind::kWhiteout:
+          if (written.touches(change.target)) {
+            // This layer wrote target (or below it): only lower content goes.
+            target_.prune(change.target, touched);
+          } else {
+            target_.remove(change.target);
+          }
+          break;
+        case ChangeKind::kInvalidWhiteout:
+          throw FormatError(fmt::format("{}: {}: whiteout names no file", escape(layer_name_), escape(entry.path)));
+        case ChangeKind::kMetadata:  // aufs bookkeeping: not part of the tree
+        case ChangeKind::kEntry:
+          break;
+      }
+      return;
+    }
+    if (entry.type == tar::EntryType::kHardlink) {
+      const std::optional<std::string> target = clean_entry_path(entry.link_target);
+      if (!target || target->empty()) {
+        throw FormatError(fmt::format("{}: {}: hardlink target {} is outside the output directory",
+                                      escape(layer_name_), escape(entry.path), escape(entry.link_target)));
+      }
+    }
+    if (clean_path.empty() && entry.type != tar::EntryType::kDirectory) {
+      throw FormatError(fmt::format("{}: {}: only a directory can stand at the root", escape(layer_name_),
+                                    escape(entry.path)));
+    }
+    if (options_.uid_shift != 0) shift_owner(entry, options_.uid_shift);
+    target_.write(entry, clean_path, reader);
+    written.add(clean_path);
+    stats.bytes += entry.size_bytes;
+  } catch (const EntryError& error) {
+    // Perhaps only because an entry was skipped: plain application decides.
+    if (streaming && streaming->skipped_any()) throw PlanUndone{};
+    const std::string message = fmt::format("{}: {}", escape(layer_name_), error.what());
+    if (!options_.ignore_errors) throw EntryError(message);
+    log(LogLevel::kWarning, "{}", message);
+    ++stats.skipped;
+  } catch (const IoError& error) {
+    throw IoError(fmt::format("{}: {}", escape(layer_name_), error.what()));
+  }
+}
+
 ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::string& layer_name, TreeTarget& writer,
                        const ApplyOptions& options, const std::vector<bool>* skip, StreamingPlanner* streaming) {
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
-  writer.begin_layer(layer_index, layer_name);
-  WrittenPaths written;
+  EntryApplier applier(layer_index, layer_name, writer, options);
   tar::Entry entry;
   for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {
     check_interrupted();
@@ -75,63 +144,11 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
     const bool planned_away = streaming ? streaming->skip_bottom_entry(entry)
                                         : skip && ordinal < skip->size() && (*skip)[ordinal];
     if (planned_away) {
-      // An upper layer replaces it: only the directories leading to it.
-      writer.make_parents(*clean_path);
-      written.add(*clean_path);
+      applier.apply_planned_away(*clean_path);
       ++stats.planned_away;
       continue;
     }
-    if (options.estargz && is_estargz_metadata(*clean_path)) continue;
-    try {
-      const Change change = options.whiteouts ? classify_change(*clean_path) : Change{};
-      if (change.kind != ChangeKind::kEntry) {
-        ++stats.whiteouts;
-        switch (change.kind) {
-          case ChangeKind::kOpaque:
-            // Hide what lower layers put in the directory; keep this layer's entries.
-            writer.prune(change.target, [&](const std::string& path) { return written.touches(path); });
-            break;
-          case ChangeKind::kWhiteout:
-            if (written.touches(change.target)) {
-              // This layer wrote target (or below it): only lower content goes.
-              writer.prune(change.target, [&](const std::string& path) { return written.touches(path); });
-            } else {
-              writer.remove(change.target);
-            }
-            break;
-          case ChangeKind::kInvalidWhiteout:
-            throw FormatError(fmt::format("{}: {}: whiteout names no file", escape(layer_name), escape(entry.path)));
-          case ChangeKind::kMetadata:  // aufs bookkeeping: not part of the tree
-          case ChangeKind::kEntry:
-            break;
-        }
-        continue;
-      }
-      if (entry.type == tar::EntryType::kHardlink) {
-        const std::optional<std::string> target = clean_entry_path(entry.link_target);
-        if (!target || target->empty()) {
-          throw FormatError(fmt::format("{}: {}: hardlink target {} is outside the output directory",
-                                        escape(layer_name), escape(entry.path), escape(entry.link_target)));
-        }
-      }
-      if (clean_path->empty() && entry.type != tar::EntryType::kDirectory) {
-        throw FormatError(fmt::format("{}: {}: only a directory can stand at the root", escape(layer_name),
-                                      escape(entry.path)));
-      }
-      if (options.uid_shift != 0) shift_owner(entry, options.uid_shift);
-      writer.write(entry, *clean_path, reader);
-      written.add(*clean_path);
-      stats.bytes += entry.size_bytes;
-    } catch (const EntryError& error) {
-      // Perhaps only because an entry was skipped: plain application decides.
-      if (streaming && streaming->skipped_any()) throw PlanUndone{};
-      const std::string message = fmt::format("{}: {}", escape(layer_name), error.what());
-      if (!options.ignore_errors) throw EntryError(message);
-      log(LogLevel::kWarning, "{}", message);
-      ++stats.skipped;
-    } catch (const IoError& error) {
-      throw IoError(fmt::format("{}: {}", escape(layer_name), error.what()));
-    }
+    applier.apply(entry, *clean_path, reader, stats, streaming);
   }
   return stats;
 }

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "layer/tree_target.hpp"
 #include "util/byte_source.hpp"
 #include "layer/plan.hpp"
+#include "tar/reader.hpp"
 
 namespace undocker {
 class Progress;
@@ -32,6 +34,34 @@ struct ApplyStats {
   std::uint64_t bytes = 0;
   std::uint64_t whiteouts = 0;
   std::uint64_t skipped = 0;
+};
+
+/// Applies a layer's entries one at a time, as read: the changeset rules
+/// (whiteouts never touch what this layer wrote) and the error policy (-i).
+/// apply_layer feeds it every entry; the planner of one path (layer/path_plan)
+/// only the entries that path depends on.
+class EntryApplier {
+ public:
+  /// Tells `target` that layer `layer_index` begins.
+  EntryApplier(std::size_t layer_index, const std::string& layer_name, TreeTarget& target,
+               const ApplyOptions& options);
+  ~EntryApplier();
+
+  /// Applies `entry` (read by `reader`, which still holds its data) at its
+  /// clean path. An entry that cannot be made throws EntryError naming the
+  /// layer, or with -i is a warning and counted as skipped.
+  void apply(tar::Entry& entry, const std::string& clean_path, tar::TarReader& reader, ApplyStats& stats,
+             StreamingPlanner* streaming = nullptr);
+
+  /// An entry an upper layer replaces: only the directories leading to it.
+  void apply_planned_away(const std::string& clean_path);
+
+ private:
+  class WrittenPaths;
+  const std::string& layer_name_;
+  TreeTarget& target_;
+  const ApplyOptions& options_;
+  std::unique_ptr<WrittenPaths> written_;
 };
 
 /// Reads the layer tar from `source` and applies it to `target` (the disk,

@@ -63,7 +63,8 @@ std::uint32_t FinalTree::add_node(std::uint32_t parent, std::string_view name, s
 }
 
 bool FinalTree::walk_path(std::string_view path, bool as_directory, bool follow_last,
-                          const tar::Timestamp* made_mtime, std::uint32_t& node, int& error) {
+                          const tar::Timestamp* made_mtime, std::uint32_t& node, int& error,
+                          std::vector<std::string>* probed) {
   std::deque<std::string> pending = split_components(path);
   std::uint32_t current = 0;
   int hops = 0;
@@ -78,6 +79,10 @@ bool FinalTree::walk_path(std::string_view path, bool as_directory, bool follow_
     if (part.size() > kMaxNameBytes) {
       error = ENAMETOOLONG;
       return false;
+    }
+    if (probed) {
+      std::string probe = physical_path(current);
+      probed->push_back(probe.empty() ? part : probe + "/" + part);
     }
     auto found = nodes_[current].children.find(part);
     if (found == nodes_[current].children.end()) {
@@ -363,21 +368,27 @@ const char* lookup_problem(int error) {
   }
 }
 
-FinalTree::Lookup FinalTree::lookup(std::string_view raw_path, bool follow_last) const {
+std::string FinalTree::physical_path(std::uint32_t node) const {
+  std::vector<std::string_view> names;
+  for (; node != 0; node = nodes_[node].parent) names.push_back(nodes_[node].name);
+  std::string path;
+  for (auto name = names.rbegin(); name != names.rend(); ++name) {
+    if (!path.empty()) path += '/';
+    path += *name;
+  }
+  return path;
+}
+
+FinalTree::Lookup FinalTree::lookup(std::string_view raw_path, bool follow_last,
+                                    std::vector<std::string>* probed) const {
   Lookup result;
   std::uint32_t current = 0;
   // Without made_mtime the walk creates nothing: the tree is not changed.
   if (!const_cast<FinalTree*>(this)->walk_path(raw_path, raw_path.ends_with('/'), follow_last, nullptr, current,
-                                               result.error)) {
+                                               result.error, probed)) {
     return result;
   }
-  // The physical path: the names from the root down to the node found.
-  std::vector<std::string_view> names;
-  for (std::uint32_t node = current; node != 0; node = nodes_[node].parent) names.push_back(nodes_[node].name);
-  for (auto name = names.rbegin(); name != names.rend(); ++name) {
-    if (!result.clean_path.empty()) result.clean_path += '/';
-    result.clean_path += *name;
-  }
+  result.clean_path = physical_path(current);
   result.found = true;
   result.inode = nodes_[current].inode;
   return result;

@@ -89,7 +89,9 @@ class FinalTree final : public TreeTarget {
     std::string clean_path;   // when found
     std::uint32_t inode = 0;  // when found
   };
-  Lookup lookup(std::string_view raw_path, bool follow_last) const;
+  /// With `probed`, every physical path the walk asked for is appended to
+  /// it, found or not: what the answer depends on (layer/path_plan).
+  Lookup lookup(std::string_view raw_path, bool follow_last, std::vector<std::string>* probed = nullptr) const;
 
   const TreeInode& inode(std::uint32_t id) const { return inodes_[id]; }
   std::size_t inode_count() const { return inodes_.size(); }
@@ -117,7 +119,9 @@ class FinalTree final : public TreeTarget {
   // ENOENT and the tree is not changed. Errors: ENOENT, ENOTDIR, ELOOP,
   // ENAMETOOLONG.
   bool walk_path(std::string_view path, bool as_directory, bool follow_last, const tar::Timestamp* made_mtime,
-                 std::uint32_t& node, int& error);
+                 std::uint32_t& node, int& error, std::vector<std::string>* probed = nullptr);
+  // The names from the root down to `node`, joined: "" for the root.
+  std::string physical_path(std::uint32_t node) const;
   // The directory clean_dir names, or none with error set. Made directories
   // get `made_mtime`.
   bool resolve_dir(std::string_view clean_dir, bool create, const tar::Timestamp& made_mtime, std::uint32_t& node,

@@ -11,12 +11,14 @@
 
 #include "layer/blob_verifier.hpp"
 #include "layer/decompress.hpp"
+#include "layer/path_plan.hpp"
 #include "layer/tree_filter.hpp"
 #include "output/file_list.hpp"
 #include "pipeline/image_blobs.hpp"
 #include "pipeline/plan_tree.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
+#include "util/knobs.hpp"
 #include "util/log.hpp"
 #include "util/step_timer.hpp"
 
@@ -40,6 +42,27 @@ std::unique_ptr<PlannedTree> plan_for_inspection(const cli::Options& options, co
   StepTimer timer("verify_layers");
   verifier.finish();
   return planned;
+}
+
+// The plan of what raw_path depends on (layer/path_plan), when every
+// selected layer is an uncompressed tar read in place and nothing asks for
+// the whole plan; null otherwise, or when the path names no regular file.
+std::unique_ptr<layer::FinalTree> plan_for_path(const cli::Options& options, const std::vector<LayerBlob>& blobs,
+                                                const std::string& raw_path) {
+  if (options.verify || !knobs().path_plan) return nullptr;
+  std::vector<layer::PathPlanLayer> layers;
+  for (const LayerBlob& item : blobs) {
+    if (item.compression != layer::Compression::kNone) return nullptr;
+    layers.push_back(layer::PathPlanLayer{item.blob, item.layer->member});
+  }
+  StepTimer timer("plan_path");
+  layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
+  apply_options.uid_shift = options.uid_shift;
+  std::unique_ptr<layer::FinalTree> tree = layer::plan_for_path(layers, raw_path, apply_options);
+  if (!tree) return nullptr;
+  const layer::FinalTree::Lookup found = tree->lookup(raw_path, true);
+  if (!found.found || tree->inode(found.inode).type != tar::EntryType::kFile) return nullptr;
+  return tree;
 }
 
 void write_fully(const std::uint8_t* data, std::size_t size) {
@@ -148,11 +171,17 @@ void cat_file(const cli::Options& options, const archive::MemberIndex& index, co
       escape(selected.image->id));
   if (options.verify_metadata) verify_metadata(index, *selected.image);
   const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
-  const std::unique_ptr<PlannedTree> planned = plan_for_inspection(options, blobs);
+  // Most often only what the path depends on is planned; where that
+  // cannot be, or finds no file (the whole plan words the error), the
+  // whole tree is.
+  std::unique_ptr<layer::FinalTree> path_tree = plan_for_path(options, blobs, raw_path);
+  std::unique_ptr<PlannedTree> planned;
+  if (!path_tree) planned = plan_for_inspection(options, blobs);
+  const layer::FinalTree& tree = path_tree ? *path_tree : planned->tree;
   // As the container would open it: every symlink followed inside the root.
-  const layer::FinalTree::Lookup found = planned->tree.lookup(raw_path, true);
+  const layer::FinalTree::Lookup found = tree.lookup(raw_path, true);
   if (!found.found) throw NotFoundError(fmt::format("--cat {}: {}", escape(raw_path), layer::lookup_problem(found.error)));
-  const layer::TreeInode& inode = planned->tree.inode(found.inode);
+  const layer::TreeInode& inode = tree.inode(found.inode);
   if (inode.type != tar::EntryType::kFile) {
     throw NotFoundError(fmt::format("--cat {}: not a regular file but {}", escape(raw_path), kind_of(inode.type)));
   }

@@ -17,15 +17,18 @@ bool checksum_matches(const UstarHeader& header) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(&header);
   const std::size_t checksum_begin = offsetof(UstarHeader, checksum);
   const std::size_t checksum_end = checksum_begin + sizeof(header.checksum);
+  // Every header of an archive is summed: plain loops over the whole block
+  // (which the compiler vectorizes), then the checksum field taken out and
+  // counted as the eight spaces it stands for.
   std::int64_t unsigned_sum = 0;
+  for (std::size_t i = 0; i < kBlockSize; ++i) unsigned_sum += bytes[i];
+  for (std::size_t i = checksum_begin; i < checksum_end; ++i) unsigned_sum += ' ' - bytes[i];
+  if (*stored == unsigned_sum) return true;
+  // Some old writers summed signed chars.
   std::int64_t signed_sum = 0;
-  for (std::size_t i = 0; i < kBlockSize; ++i) {
-    // The checksum field itself counts as eight spaces.
-    const unsigned char byte = (i >= checksum_begin && i < checksum_end) ? ' ' : bytes[i];
-    unsigned_sum += byte;
-    signed_sum += static_cast<signed char>(byte);
-  }
-  return *stored == unsigned_sum || *stored == signed_sum;
+  for (std::size_t i = 0; i < kBlockSize; ++i) signed_sum += static_cast<signed char>(bytes[i]);
+  for (std::size_t i = checksum_begin; i < checksum_end; ++i) signed_sum += ' ' - static_cast<signed char>(bytes[i]);
+  return *stored == signed_sum;
 }
 
 std::optional<std::int64_t> parse_number(std::string_view field) {

@@ -156,6 +156,7 @@ SparseMap TarReader::read_pax_1_0_sparse_map(std::uint64_t real_size) {
 }
 
 void TarReader::read_global_header(std::uint64_t size, std::uint64_t header_offset) {
+  saw_global_header_ = true;
   PaxValues global;
   const std::string where = fmt::format("{}: offset {}", archive_name_, header_offset);
   parse_pax_records(read_body(size, limits::kMaxPaxBodyBytes, "pax global header"), global, where);
@@ -261,10 +262,26 @@ bool TarReader::next(Entry& entry) {
         break;
     }
 
-    PaxValues values = global_;
-    values.merge_from(local);
+    // Most archives have no global header: then this entry's own values
+    // are all there is, and nothing is copied.
+    if (global_.key_count() != 0) {
+      PaxValues merged = global_;
+      merged.merge_from(local);
+      local = std::move(merged);
+    }
+    PaxValues& values = local;
 
-    entry = Entry{};
+    // Cleared field by field: the strings keep their buffers for the next entry.
+    entry.path.clear();
+    entry.link_target.clear();
+    entry.type = EntryType::kFile;
+    entry.mode = 0;
+    entry.uid = entry.gid = 0;
+    entry.mtime = Timestamp{};
+    entry.size_bytes = 0;
+    entry.dev_major = entry.dev_minor = 0;
+    entry.xattrs.clear();
+    entry.sparse.reset();
     entry.header_offset = first_header_offset;
     if (values.path) entry.path = *values.path;
     else if (gnu_long_name) entry.path = *gnu_long_name;
@@ -272,7 +289,7 @@ bool TarReader::next(Entry& entry) {
     current_name_ = entry.path;
     if (values.link_path) entry.link_target = *values.link_path;
     else if (gnu_long_link) entry.link_target = *gnu_long_link;
-    else entry.link_target = std::string(field_string(header.linkname));
+    else entry.link_target.assign(field_string(header.linkname));
 
     if (entry.path.empty()) fail(fmt::format("entry at offset {} has an empty name", header_offset));
     if (entry.path.size() > limits::kMaxPathBytes) fail("name is too long");

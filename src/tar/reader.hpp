@@ -55,6 +55,9 @@ class TarReader {
   std::uint64_t data_offset() const { return data_offset_; }
   std::uint64_t data_remaining() const { return data_remaining_; }
   const std::string& archive_name() const { return archive_name_; }
+  /// True once a pax global header ('g') was read: later entries depend on
+  /// it, so an entry cannot be read again on its own from its offset.
+  bool saw_global_header() const { return saw_global_header_; }
   bool stable_views() const { return source_.stable_views(); }
   /// Keeps the last read_data piece valid after later reads (see
   /// ByteSource::pin_last_read); null when the source cannot.
@@ -77,6 +80,7 @@ class TarReader {
   std::uint64_t padding_remaining_ = 0;
   PaxValues global_;  // 'g' headers: apply to every later entry; bounded (util/limits.hpp)
   bool ended_ = false;
+  bool saw_global_header_ = false;
 };
 
 }  // namespace undocker::tar

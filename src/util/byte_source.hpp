@@ -50,6 +50,8 @@ class ByteSource {
 class MemorySource final : public ByteSource {
  public:
   explicit MemorySource(Bytes bytes) : bytes_(bytes) {}
+  /// Reads from `start` on; positions still count from the start of bytes.
+  MemorySource(Bytes bytes, std::size_t start) : bytes_(bytes), position_(start < bytes.size() ? start : bytes.size()) {}
   Bytes read_some(std::size_t max_bytes) override { return take(max_bytes); }
   Bytes read_exact(std::size_t n) override { return take(n); }
   std::uint64_t position() const override { return position_; }

@@ -19,6 +19,7 @@ struct Knobs {
   std::optional<unsigned> threads;
   bool no_plan = false;      // UNDOCKER_NO_PLAN=1: plain layer-by-layer application
   bool plan_always = false;  // UNDOCKER_PLAN_ALWAYS=1: plan however small the layers
+  bool path_plan = true;     // UNDOCKER_PATH_PLAN=0: --cat plans the whole tree, not just what its path needs
   bool read_ahead = true;    // UNDOCKER_READ_AHEAD=0: inflate on the reading thread
   InflateKnob inflate = InflateKnob::kFastest;  // UNDOCKER_INFLATE=zlib|isal
   std::string temp_dir = "/tmp";  // TMPDIR (unset or empty: /tmp): the spool of a pipe, decoded layers
