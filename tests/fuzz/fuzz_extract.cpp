@@ -1,7 +1,8 @@
 // libFuzzer: applies arbitrary bytes as a layer into a fresh temporary
 // directory, then checks nothing appeared beside it; and plans the same
 // bytes as the final tree in memory and writes it as a tar stream to
-// /dev/null (the --tar path). Run it jailed (README.md, "Fuzzing"): it
+// /dev/null (the --tar path); and checks the plan of one path (--cat)
+// against the whole plan. Run it jailed (README.md, "Fuzzing"): it
 // writes to disk.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "fs/root.hpp"
 #include "fs/writer.hpp"
@@ -19,6 +21,7 @@
 #include "layer/decompress.hpp"
 #include "layer/decoded_spool.hpp"
 #include "layer/final_tree.hpp"
+#include "layer/path_plan.hpp"
 #include "output/tar_sink.hpp"
 #include "util/error.hpp"
 
@@ -60,6 +63,50 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     undocker::output::write_tree_tar(tree, layers, null_fd, [] {});
   } catch (const undocker::Error&) {
+  }
+  // The plan of one path (--cat) against the whole plan, on the bytes
+  // stacked twice as two layers (the second one whiting out, replacing and
+  // linking into the first): every regular file it finds must be the one
+  // the whole plan finds.
+  // (Where the whole plan fails, --cat fails with it; where it succeeds, the
+  // plan of one path must not fail.)
+  const undocker::Bytes bytes(data, size);
+  undocker::layer::FinalTree whole;
+  bool whole_planned = true;
+  try {
+    for (std::size_t index = 0; index < 2; ++index) {
+      undocker::MemorySource source(bytes);
+      undocker::layer::apply_layer(source, index, "fuzz-layer", whole, undocker::layer::ApplyOptions{});
+    }
+    whole.finish();
+  } catch (const undocker::Error&) {
+    whole_planned = false;
+  }
+  if (whole_planned) {
+    std::vector<std::string> paths;
+    whole.walk([&](const std::string& path, std::uint32_t) {
+      if (paths.size() < 32) paths.push_back(path);
+    });
+    const std::vector<undocker::layer::PathPlanLayer> layers{{bytes, "fuzz-layer"}, {bytes, "fuzz-layer"}};
+    for (const std::string& path : paths) {
+      std::unique_ptr<undocker::layer::FinalTree> planned;
+      try {
+        planned = undocker::layer::plan_for_path(layers, path, undocker::layer::ApplyOptions{}, 512);
+      } catch (const undocker::Error&) {
+        std::abort();
+      }
+      if (!planned) continue;
+      const undocker::layer::FinalTree::Lookup found = planned->lookup(path, true);
+      if (!found.found || planned->inode(found.inode).type != undocker::tar::EntryType::kFile) continue;
+      const undocker::layer::FinalTree::Lookup expected = whole.lookup(path, true);
+      if (!expected.found || expected.clean_path != found.clean_path) std::abort();
+      const undocker::layer::TreeInode& want = whole.inode(expected.inode);
+      const undocker::layer::TreeInode& got = planned->inode(found.inode);
+      if (want.type != got.type || want.layer != got.layer || want.data_offset != got.data_offset ||
+          want.stored_bytes != got.stored_bytes || want.size_bytes != got.size_bytes) {
+        std::abort();
+      }
+    }
   }
   // The scratch directory must hold nothing but out/.
   for (const auto& item : std::filesystem::directory_iterator(scratch)) {
