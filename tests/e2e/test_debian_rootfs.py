@@ -255,6 +255,29 @@ def _(t):
         print(f"     {label}: {len(listing)} names, {result.elapsed:.2f} s")
 
 
+@suite.check("cat_equals_tree (--cat of symlinked and sampled files, docker-archive and gzip oci-archive)")
+def _(t):
+    import random
+    img = image()
+    out = need_out()
+    files = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs
+                   if os.path.isfile(os.path.join(d, f)) and not os.path.islink(os.path.join(d, f)))
+    # Through symlinks the image made (etc/os-release -> ../usr/lib/os-release,
+    # bin -> usr/bin, sh -> dash), and a sample of every other file.
+    paths = ["/etc/os-release", "/bin/sh", "/lib/undocker/via-lib.txt"] + ["/" + f for f in random.Random(14).sample(files, 20)]
+    for label, archive in (("docker-archive", img["docker_archive"]), ("oci-archive gzip", img["oci_archive"])):
+        for path in paths:
+            proc = subprocess.run(common.JAIL + ["--", common.UNDOCKER, "-q", "-f", archive, "--cat", path],
+                                  capture_output=True, timeout=300)
+            t.eq(proc.returncode, 0, f"{label}: --cat {path}: exit ({proc.stderr[-300:]!r})")
+            # These links are relative, so the host resolves them inside the tree.
+            resolved = os.path.realpath(os.path.join(out, path.lstrip("/")))
+            t.true(resolved.startswith(os.path.realpath(out) + "/"), f"{path} resolves outside the tree: {resolved}")
+            with open(resolved, "rb") as f:
+                t.true(proc.stdout == f.read(), f"{label}: --cat {path} differs from the extracted {resolved}")
+    print(f"     {len(paths)} paths, both archives")
+
+
 @suite.check("tar_stream_untarred_equals_umoci_unpack (--tar - | tar -x, docker-archive and gzip oci-archive)")
 def _(t):
     img = image()
