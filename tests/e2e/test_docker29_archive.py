@@ -12,7 +12,7 @@ when it is there: containerd's exporter sorts every member by name, so the
 blobs come first and index.json, manifest.json and oci-layout last.
 
 usage: test_docker29_archive.py UNDOCKER
-Time on 2 cores: about 30 s with the Debian image cached.
+Time on 2 cores: about 15 s with the Debian image cached, 70–110 s when the machine is busy.
 """
 import gzip
 import json

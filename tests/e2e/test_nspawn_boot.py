@@ -23,7 +23,7 @@ suite says why (nspawn's own words) and exits 77. Missing tools are skips
 too; everything after a good probe must pass.
 
 usage: test_nspawn_boot.py UNDOCKER
-Time on 2 cores: about 30 s with the Debian image cached.
+Time on 2 cores: about 15 s with the Debian image cached, 70–110 s when the machine is busy.
 """
 import io
 import json
