@@ -60,8 +60,8 @@ class ArchiveInfo:
 def inspect_archive(path, image=None):
     """Read the outer tar's headers and JSON members (no layer is decompressed)."""
     if os.path.isdir(path):
-        # undocker does not read a layout directory yet (`-f DIR` is SPEC'd, not built).
-        raise ArchiveError(f"{path}: an OCI layout directory is not supported yet (undocker has no -f DIR)")
+        # The peers are prepared from one archive (undocker's -f DIR is not benchmarked).
+        raise ArchiveError(f"{path}: the bench takes archives, not an OCI layout directory (tar it first)")
     try:
         with tarfile.open(path, "r:") as tar:
             members = {_clean(m.name): m for m in tar.getmembers()}
