@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "fs/output_dir.hpp"
+#include "fs/root.hpp"
 #include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -37,7 +38,16 @@ constexpr std::string_view kStagingPrefix = ".tmp-";
                             escape(display)));
 }
 
-bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH); }
+// A zombie is dead too: a run killed with its parent (bwrap
+// --die-with-parent, say) may wait long for a reaper.
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) return false;
+  char stat_line[256] = {};
+  const Fd stat_file(open(fmt::format("/proc/{}/stat", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!stat_file.valid() || read(stat_file.get(), stat_line, sizeof stat_line - 1) <= 0) return true;
+  const char* state = std::strrchr(stat_line, ')');  // "PID (COMM) STATE ...": comm may hold ')'
+  return state == nullptr || state[1] == '\0' || state[2] != 'Z';
+}
 
 }  // namespace
 
@@ -70,6 +80,15 @@ bool LayerStore::has(std::string_view hex) const {
 
 std::string LayerStore::path_of(std::string_view hex) const {
   return fmt::format("{}{}sha256/{}", absolute_, absolute_.ends_with('/') ? "" : "/", hex);
+}
+
+std::string LayerStore::empty_dir() const {
+  const Fd empty = make_directories_nofollow(store_.get(), "empty", display_);
+  if (!is_empty_directory(empty.get())) {
+    throw IoError(fmt::format("cannot use {}/empty as an empty lower directory: something was put in it",
+                              escape(display_)));
+  }
+  return fmt::format("{}{}empty", absolute_, absolute_.ends_with('/') ? "" : "/");
 }
 
 std::string LayerStore::display_of(std::string_view hex) const {

@@ -33,6 +33,12 @@ class LayerStore {
   /// The absolute path of the layer directory <hex>, for a lowerdir list.
   std::string path_of(std::string_view hex) const;
 
+  /// STORE/empty, an empty directory (made when missing), absolute: the
+  /// bottom of a one-layer image's lowerdir list, since overlayfs wants two
+  /// lower directories when it has no upper one. Anything in it, or a
+  /// symlink at its name, is an IoError.
+  std::string empty_dir() const;
+
   /// The display name of the layer directory <hex> (STORE as typed).
   std::string display_of(std::string_view hex) const;
 

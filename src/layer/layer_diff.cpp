@@ -1,6 +1,7 @@
 #include "layer/layer_diff.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "util/path.hpp"
@@ -60,6 +61,21 @@ std::vector<LayerDirEntry> layer_difference(const FinalTree& lower, const FinalT
   std::vector<bool> opaque(count, false);
   std::vector<bool> forced(count, false);
   std::vector<bool> replaced_dir(count, false);
+  // A directory that stays but keeps none of what it held below (an opaque
+  // whiteout cleared it) is opaque too: one xattr instead of a whiteout for
+  // each name it lost.
+  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> children_below;  // parent → held, kept
+  for (const Named& item : below.order) {
+    if (item.path.empty()) continue;
+    auto& [held, kept] = children_below[parent_of(item.path)];
+    ++held;
+    auto now = above.position.find(item.path);
+    if (now != above.position.end() && above.order[now->second].inode == item.inode) ++kept;
+  }
+  auto cleared = [&](const std::string& path) {
+    auto found = children_below.find(path);
+    return found != children_below.end() && found->second.first > 0 && found->second.second == 0;
+  };
   for (std::size_t i = 0; i < count; ++i) {
     const Named& item = above.order[i];
     const bool parent_forced = i > 0 && forced[above.position.at(parent_of(item.path))];
@@ -68,7 +84,7 @@ std::vector<LayerDirEntry> layer_difference(const FinalTree& lower, const FinalT
       continue;
     }
     const std::optional<std::uint32_t> before = lower_inode_at(item.path);
-    if (before != item.inode) {
+    if (before != item.inode || (!parent_forced && cleared(item.path))) {
       replaced_dir[i] = true;
       opaque[i] = before.has_value() && !parent_forced;
       forced[i] = true;

@@ -46,11 +46,16 @@ struct StoredLayer {
 };
 
 void print_result(const cli::Options& options, const image::SelectedImage& selected,
-                  const std::vector<StoredLayer>& layers, double seconds) {
+                  const std::vector<StoredLayer>& layers, const fs::LayerStore& store, double seconds) {
   std::string lowerdir = "lowerdir=";
   for (auto layer = layers.rbegin(); layer != layers.rend(); ++layer) {
     if (layer != layers.rbegin()) lowerdir += ':';
     lowerdir += lowerdir_item(layer->path);
+  }
+  // Without an upper directory overlayfs wants two lower ones.
+  if (layers.size() == 1) {
+    lowerdir += ':';
+    lowerdir += lowerdir_item(store.empty_dir());
   }
   std::string line = lowerdir;
   if (options.json) {
@@ -151,7 +156,7 @@ void store_one(const cli::Options& options, const archive::MemberIndex& index, c
   log(LogLevel::kInfo, "stored image {} ({}): {} layers, {} written, {} reused, in {:.2f} s",
       escape(selected.display_name), escape(image.id), stored.size(), written,
       static_cast<long>(stored.size()) - written, seconds);
-  print_result(options, selected, stored, seconds);
+  print_result(options, selected, stored, store, seconds);
 }
 
 }  // namespace
