@@ -42,6 +42,9 @@ Examples:
     undocker -f nginx.tar --cat /etc/os-release
   Only /etc, without the package manager's caches:
     undocker -f debian.tar -o etc-only --path /etc --exclude '*-old'
+  Each layer once in a shared store, then the image as an overlay mount:
+    lower=$(undocker -f nginx.tar --layer-store /var/lib/layers)
+    mount -t overlay overlay -o "ro,$lower" /mnt
 )";
 
 constexpr const char* kExitStatuses = R"(

@@ -207,6 +207,28 @@ def overlay_lookalikes(check):
         check.eq(store_layers(store), [], f"{name}: layers left in the store")
 
 
+@suite.check("usage: what --layer-store cannot be combined with is refused by name, exit 2, nothing made")
+def usage(check):
+    archive = check.write("one.tar", docker_archive(Image([Layer().file("a", "a")])))
+    store = check.path("store")
+    whole = "which writes every layer of the image into the store whole (see undocker --help)"
+    for extra, message in (
+            (["-o", check.out], f"-o cannot be used with --layer-store, {whole}"),
+            (["--tar", "-"], f"--tar cannot be used with --layer-store, {whole}"),
+            (["-l", "0"], f"-l cannot be used with --layer-store, {whole}"),
+            (["--exclude", "x"], f"--exclude cannot be used with --layer-store, {whole}"),
+            (["--uid-shift", "1000"], f"--uid-shift cannot be used with --layer-store, {whole}"),
+            (["--files"], "--layer-store cannot be used with --files, which lists the image's final tree and "
+                          "extracts nothing (see undocker --help)")):
+        result = check.run(["-f", archive, "--layer-store", store, *extra])
+        check.expect_rc(result, 2)
+        check.eq(result.errors, ["ERROR:undocker:" + message], f"error for {extra}")
+    result = check.run(["-f", archive, "--userxattr", "-o", check.out])
+    check.expect_rc(result, 2)
+    check.eq(result.errors, ["ERROR:undocker:--userxattr is for --layer-store (see undocker --help)"], "--userxattr alone")
+    check.true(not os.path.lexists(store) and not os.path.lexists(check.out), "a refused run made a directory")
+
+
 @suite.check("real fixtures: the overlay mount equals -o")
 def real_fixtures(check):
     names = sorted(n for n in os.listdir(common.FIXTURES) if n.endswith(".tar")) if os.path.isdir(common.FIXTURES) else []
