@@ -42,6 +42,9 @@ Examples:
     undocker -f nginx.tar --cat /etc/os-release
   Only /etc, without the package manager's caches:
     undocker -f debian.tar -o etc-only --path /etc --exclude '*-old'
+  Each layer once in a shared store, then the image as an overlay mount:
+    lower=$(undocker -f nginx.tar --layer-store /var/lib/layers)
+    mount -t overlay overlay -o "ro,$lower" /mnt
 )";
 
 constexpr const char* kExitStatuses = R"(
@@ -83,6 +86,7 @@ constexpr OptionSpec kOptionSpecs[] = {
     {"files", "", 0, false},          {"cat", "", 0, true},
     {"path", "", 0, true},            {"exclude", "", 0, true},
     {"verify", "", 0, false},
+    {"layer-store", "", 0, true},     {"userxattr", "", 0, false},
 };
 
 const OptionSpec* find_long(std::string_view name) {
@@ -185,6 +189,11 @@ cxxopts::Options make_parser() {
     ("tar", "write the flattened root filesystem as one tar stream to FILE ('-': stdout) instead of a directory",
      cxxopts::value<std::string>(), "FILE")
     ("nspawn", "also write DIR.nspawn (systemd-nspawn settings) from the image config")
+    ("layer-store", "write each layer once into STORE/sha256/CHAINID as an overlayfs lower directory (reused when "
+                    "already there) and print lowerdir=TOP:...:BOTTOM for each image, instead of a directory",
+     cxxopts::value<std::string>(), "STORE")
+    ("userxattr", "with --layer-store, mark opaque directories with user.overlay.opaque (for mounts with "
+                  "-o userxattr) instead of trusted.overlay.opaque")
     ("list,ls", "list the images and their tags: NAME: TAG TAG ... (also --ls)")
     ("layers", "list the selected image's layer ids, bottom first; with -v a table with diffIDs, media types, "
                "sizes and created_by")
@@ -256,7 +265,8 @@ void refuse_conflicts(const Typed& typed) {
   for (std::string_view mode : {"list", "layers", "config"}) {
     if (!typed.has(mode)) continue;
     for (std::string_view extract_only : {"output", "tar", "nspawn", "uid-shift", "all", "layer", "ignore-errors",
-                                          "no-whiteouts", "no-verify", "path", "exclude", "verify"}) {
+                                          "no-whiteouts", "no-verify", "path", "exclude", "verify",
+                                          "layer-store", "userxattr"}) {
       if (typed.has(extract_only)) {
         throw UsageError(fmt::format("{} cannot be used with {}, {}", typed[extract_only], typed[mode],
                                      mode_purpose(mode)));
@@ -273,7 +283,7 @@ void refuse_conflicts(const Typed& typed) {
   // --platform shape it; what only writing does is refused.
   for (std::string_view mode : {"files", "cat"}) {
     if (!typed.has(mode)) continue;
-    for (std::string_view extract_only : {"output", "tar", "nspawn", "uid-shift", "all"}) {
+    for (std::string_view extract_only : {"output", "tar", "nspawn", "uid-shift", "all", "layer-store", "userxattr"}) {
       if (typed.has(extract_only)) {
         throw UsageError(fmt::format("{} cannot be used with {}, {}", typed[extract_only], typed[mode],
                                      mode_purpose(mode)));
@@ -313,6 +323,21 @@ void refuse_conflicts(const Typed& typed) {
                                      typed["tar"]));
       }
     }
+  }
+  if (typed.has("layer-store")) {
+    // A layer directory holds a layer over all of the layers below it: it
+    // cannot leave some out, filter names, shift owners or skip whiteouts.
+    for (std::string_view other : {"output", "tar", "nspawn", "layer", "path", "exclude", "uid-shift",
+                                   "no-whiteouts", "ignore-errors"}) {
+      if (typed.has(other)) {
+        throw UsageError(fmt::format("{} cannot be used with {}, which writes every layer of the image into the "
+                                     "store whole",
+                                     typed[other], typed["layer-store"]));
+      }
+    }
+  }
+  if (typed.has("userxattr") && !typed.has("layer-store")) {
+    throw UsageError(fmt::format("{} is for --layer-store", typed["userxattr"]));
   }
 }
 
@@ -387,6 +412,11 @@ Options parse_checked(int argc, char** argv) {
       throw UsageError(fmt::format("{} needs a file name, or - for standard output", typed["tar"]));
     }
   }
+  if (result.count("layer-store")) {
+    options.layer_store = result["layer-store"].as<std::string>();
+    if (options.layer_store.empty()) throw UsageError(fmt::format("{} needs a directory name", typed["layer-store"]));
+  }
+  options.userxattr = result.count("userxattr") > 0;
   if (options.cat_path && options.cat_path->empty()) {
     throw UsageError(fmt::format("{} needs a path in the image", typed["cat"]));
   }
@@ -414,7 +444,7 @@ Options parse_checked(int argc, char** argv) {
     }
   }
   const bool extracts = !options.list && !options.layers && !options.config && options.tar_output.empty() &&
-                        !inspects;
+                        !inspects && options.layer_store.empty();
   if (extracts) refuse_root_output(options, typed);
   // Nobody types a tar archive: a terminal on stdin means -f was forgotten,
   // and reading it would wait forever without a word.

@@ -26,6 +26,8 @@ struct Options {
   std::uint32_t uid_shift = 0;     // --uid-shift BASE
   std::string tar_output;          // --tar FILE ("-": stdout); empty: write a directory
   bool nspawn = false;             // --nspawn: also write DIR.nspawn
+  std::string layer_store;         // --layer-store STORE; empty: no store
+  bool userxattr = false;          // --userxattr: user.overlay.* instead of trusted.overlay.*
   std::vector<std::string> layer_ids;  // -l, repeatable
   bool files = false;              // --files: print the final tree
   std::optional<std::string> cat_path;  // --cat PATH: write that file to stdout

@@ -8,7 +8,8 @@
 namespace undocker {
 
 std::unique_ptr<PlannedTree> plan_tree(const cli::Options& options, const std::vector<LayerBlob>& blobs,
-                                       LayerData data) {
+                                       LayerData data,
+                                       const std::function<void(std::size_t, const PlannedTree&)>& after_layer) {
   StepTimer timer("plan_tree");
   auto planned = std::make_unique<PlannedTree>();
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
@@ -37,6 +38,7 @@ std::unique_ptr<PlannedTree> plan_tree(const cli::Options& options, const std::v
     Bytes stream = item.blob;
     if (compressed) stream = data == LayerData::kKept ? planned->spools.back()->finish() : Bytes();
     planned->layers.push_back(output::TarSinkLayer{stream, item.layer->member});
+    if (after_layer) after_layer(position, *planned);
     // The decoder's buffers and thread go now, before the next layer's.
   }
   planned->tree.finish();

@@ -3,6 +3,7 @@
 // --cat, and -o with --path or --exclude.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,7 +35,11 @@ enum class LayerData {
 /// (-W, -i, --uid-shift). Only headers are read: no data of an uncompressed
 /// layer is touched. With options.verify, a compressed layer's diffID is
 /// checked as it is decoded (the BlobVerifier hashes the blobs).
+/// after_layer, when given, runs after each layer is applied (and its
+/// stream is in `layers`), before the directory metadata is: with the
+/// 0-based position of that layer.
 std::unique_ptr<PlannedTree> plan_tree(const cli::Options& options, const std::vector<LayerBlob>& blobs,
-                                       LayerData data);
+                                       LayerData data,
+                                       const std::function<void(std::size_t, const PlannedTree&)>& after_layer = {});
 
 }  // namespace undocker

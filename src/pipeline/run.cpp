@@ -23,6 +23,7 @@
 #include "pipeline/all_images.hpp"
 #include "pipeline/directory_output.hpp"
 #include "pipeline/inspect_output.hpp"
+#include "pipeline/layer_store_output.hpp"
 #include "pipeline/nspawn_output.hpp"
 #include "pipeline/tar_output.hpp"
 #include "util/error.hpp"
@@ -99,6 +100,10 @@ void run(const cli::Options& options) {
     print_line(output::archive_json(images, *index));
     return;
   }
+  if (options.all && !options.layer_store.empty()) {
+    store_all_images(options, *index, images);
+    return;
+  }
   if (options.all) {
     unpack_all(options, *index, images, [&](const UnpackSummary& summary) { report(options, summary); });
     return;
@@ -116,6 +121,10 @@ void run(const cli::Options& options) {
     const Bytes bytes = index->data(*config);
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     std::fputc('\n', stdout);
+    return;
+  }
+  if (!options.layer_store.empty()) {
+    store_image_layers(options, *index, selected);
     return;
   }
   const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);

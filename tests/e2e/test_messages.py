@@ -487,11 +487,12 @@ complete_line "undocker -f {archive} --platform linux/arm"
     t.true(any(line.startswith("complete -F _undocker") and line.endswith(" undocker") for line in lines),
            f"no 'complete -F _undocker undocker': {lines}")
     replies = {line.split("=> ", 1)[0]: set(line.split("=> ", 1)[1].split()) for line in lines if "=> " in line}
-    t.eq(replies.get("undocker --la"), {"--layers", "--layer"}, "completions of --la")
-    t.eq(replies.get("undocker --l"), {"--list", "--ls", "--layers", "--layer"}, "completions of --l")
+    t.eq(replies.get("undocker --la"), {"--layers", "--layer", "--layer-store"}, "completions of --la")
+    t.eq(replies.get("undocker --l"), {"--list", "--ls", "--layers", "--layer", "--layer-store"}, "completions of --l")
     every = replies.get("undocker -", set())
     for option in ("--file", "--output", "--tar", "--list", "--ls", "--layers", "--config", "--json", "--all",
-                   "--uid-shift", "--nspawn", "--platform", "--no-verify", "-q", "-v", "--help", "--version"):
+                   "--uid-shift", "--nspawn", "--platform", "--no-verify", "-q", "-v", "--help", "--version",
+                   "--layer-store", "--userxattr"):
         t.true(option in every, f"{option} not offered after '-': {sorted(every)}")
     t.eq(replies.get(f"undocker -f {archive} ap"), {"app:1", "app:2"}, "IMAGE completion from --list")
     t.true({"linux/arm64", "linux/arm/v7"} <= replies.get(f"undocker -f {archive} --platform linux/arm", set()),

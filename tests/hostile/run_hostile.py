@@ -2313,6 +2313,73 @@ def _(c):
                    re.escape(f"layout: blobs/sha256/{manifest_hex}: a directory, not a regular file"))
 
 
+# ---------------------------------------------------------------- --layer-store
+
+def store_layer_hex(layer):
+    """The ChainID hex of a one-layer image: its diffID's."""
+    return sha256_hex(layer)
+
+
+@case("layer_store_sha256_symlink", "`--layer-store STORE` where STORE/sha256 was planted as a symlink to the "
+      "sentinel (absolute, relative)",
+      "exit 1 naming STORE/sha256; nothing written through it", "issue 18 (--layer-store)")
+def _(c):
+    for target in (c.path("sentinel"), "../sentinel"):
+        one_image(c, Tar().file("a", "a").bytes())
+        shutil.rmtree(c.out, ignore_errors=True)
+        os.makedirs(c.out)
+        os.symlink(target, os.path.join(c.out, "sha256"))
+        c.arm()
+        c.expect_error(c.run(["-f", "archive.tar", "--layer-store", "out"]), 1, re.escape(
+            "cannot use out/sha256 as an output directory: it is not a directory (a symlink or a file stands there; "
+            "undocker does not follow it)"))
+
+
+@case("layer_store_layer_symlink", "`--layer-store STORE` where the layer directory STORE/sha256/<chainID> was "
+      "planted as a symlink to the sentinel, to a file, and as a file",
+      "exit 1 naming the layer directory; the sentinel is neither read as a layer nor written",
+      "issue 18 (--layer-store)")
+def _(c):
+    layer = Tar().file("a", "a").bytes()
+    hexdigest = store_layer_hex(layer)
+    for plant in ("dir-link", "file-link", "file"):
+        one_image(c, layer)
+        shutil.rmtree(c.out, ignore_errors=True)
+        os.makedirs(os.path.join(c.out, "sha256"))
+        planted = os.path.join(c.out, "sha256", hexdigest)
+        if plant == "dir-link":
+            os.symlink(c.path("sentinel"), planted)
+        elif plant == "file-link":
+            os.symlink("../../sentinel/file", planted)
+        else:
+            with open(planted, "w") as f:
+                f.write("not a layer\n")
+        c.arm()
+        c.expect_error(c.run(["-f", "archive.tar", "--layer-store", "out"]), 1, re.escape(
+            f"cannot use out/sha256/{hexdigest} in the layer store: it is not a directory (a symlink or a file "
+            "stands there; undocker does not follow it)"))
+        if os.listdir(os.path.join(c.out, "sha256")) != [hexdigest]:
+            raise Failure(f"the store holds {os.listdir(os.path.join(c.out, 'sha256'))}")
+
+
+@case("layer_store_diffid_not_hex", "`--layer-store`: a config whose diffID climbs (`sha256:../../sentinel`), is "
+      "upper-case, too short, or another algorithm",
+      "exit 3 naming the diffID, before anything is written", "issue 18 (--layer-store)")
+def _(c):
+    layer = Tar().file("a", "a").bytes()
+    good = sha256_hex(layer)
+    for diff_id in ("sha256:../../sentinel", "sha256:" + good.upper(), "sha256:" + good[:63],
+                    "sha512:" + good + good):
+        data, _ = docker_archive([layer], diff_ids=[diff_id])
+        c.write_archive(data)
+        shutil.rmtree(c.out, ignore_errors=True)
+        r = c.run(["-f", "archive.tar", "--layer-store", "out"])
+        c.expect_error(r, 3, re.escape(f"image hostile: diffID {diff_id} of layer 0 is not sha256: and 64 "
+                                       "lowercase hex digits"))
+        if os.listdir(os.path.join(c.out, "sha256")):
+            raise Failure(f"written to the store: {os.listdir(os.path.join(c.out, 'sha256'))}")
+
+
 # ---------------------------------------------------------------- resource exhaustion
 
 def bomb_case(c, kind):
