@@ -21,6 +21,7 @@
 #include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/process.hpp"
 
 namespace undocker::fs {
 
@@ -36,17 +37,6 @@ constexpr std::string_view kStagingPrefix = ".tmp-";
   throw IoError(fmt::format("cannot use {} in the layer store: it is not a directory (a symlink or a file stands "
                             "there; undocker does not follow it)",
                             escape(display)));
-}
-
-// A zombie is dead too: a run killed with its parent (bwrap
-// --die-with-parent, say) may wait long for a reaper.
-bool process_alive(pid_t pid) {
-  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) return false;
-  char stat_line[256] = {};
-  const Fd stat_file(open(fmt::format("/proc/{}/stat", pid).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!stat_file.valid() || read(stat_file.get(), stat_line, sizeof stat_line - 1) <= 0) return true;
-  const char* state = std::strrchr(stat_line, ')');  // "PID (COMM) STATE ...": comm may hold ')'
-  return state == nullptr || state[1] == '\0' || state[2] != 'Z';
 }
 
 }  // namespace

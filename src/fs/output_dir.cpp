@@ -18,6 +18,7 @@
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
+#include "util/process.hpp"
 
 namespace undocker::fs {
 
@@ -60,8 +61,6 @@ bool is_mount_point(int parent_fd, int dir_fd) {
   struct stat dir_st {};
   return fstat(parent_fd, &parent_st) != 0 || fstat(dir_fd, &dir_st) != 0 || parent_st.st_dev != dir_st.st_dev;
 }
-
-bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH); }
 
 }  // namespace
 
