@@ -20,6 +20,7 @@ struct Knobs {
   bool no_plan = false;      // UNDOCKER_NO_PLAN=1: plain layer-by-layer application
   bool plan_always = false;  // UNDOCKER_PLAN_ALWAYS=1: plan however small the layers
   bool read_ahead = true;    // UNDOCKER_READ_AHEAD=0: inflate on the reading thread
+  bool speculate = true;     // UNDOCKER_SPECULATE=0: a pipe is spooled whole before any layer is applied
   InflateKnob inflate = InflateKnob::kFastest;  // UNDOCKER_INFLATE=zlib|isal
   std::string temp_dir = "/tmp";  // TMPDIR (unset or empty: /tmp): the spool of a pipe, decoded layers
 };
