@@ -158,7 +158,9 @@ std::size_t Speculation::keep_or_discard(const std::vector<LayerBlob>& blobs, By
 void Speculation::discard() {
   hasher_.reset();
   writer_.reset();
-  if (root_ && !fs::remove_children(root_->fd())) {
+  // A fresh descriptor: one that was read already (RootDir looked whether
+  // it was empty) would list from where that read stopped.
+  if (root_ && !fs::remove_children(destination_.open_root().get())) {
     throw IoError(fmt::format("cannot empty {} to start over: {}", escape(destination_.display()), std::strerror(errno)));
   }
   root_.reset();
