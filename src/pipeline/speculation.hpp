@@ -10,6 +10,9 @@
 // included; otherwise the staging directory is emptied and the image
 // applied the normal way from the complete spool. The tree is always the
 // one the manifest describes; a wrong guess costs time, never correctness.
+// Off unless UNDOCKER_SPECULATE=1: on 2 cores, applying while cat and the
+// spool copy the input measured no faster than spooling first
+// (bench/RESULTS.md, issue 14).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +35,8 @@ namespace undocker {
 class Speculation {
  public:
   /// Whether a run with these options may speculate: -o without -l,
-  /// --path, --exclude, -i, --all or an inspecting mode, and the knob on.
+  /// --path, --exclude, -i, --all or an inspecting mode, and
+  /// UNDOCKER_SPECULATE=1.
   static bool applies(const cli::Options& options);
 
   /// destination must be staged (an empty tree of our own to guess into).

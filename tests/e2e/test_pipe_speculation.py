@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`cat ARCHIVE | undocker -o DIR` applies layers while the archive arrives
 (pipeline/speculation.hpp): the tree must be exactly the one `-f ARCHIVE`
-gives, whatever the order of the members, with UNDOCKER_SPECULATE=1 (the
-default) and =0, for the real fixtures and generated docker-archive,
+gives, whatever the order of the members, with UNDOCKER_SPECULATE=1 and =0
+(the default), for the real fixtures and generated docker-archive,
 oci-archive (the fixtures: plain, gzip, zstd, eStargz), multi-image (`IMAGE`), Docker 25 and legacy
 archives; TMPDIR is empty afterwards.
 

@@ -1606,12 +1606,13 @@ def _(c):
 
 
 def pipe_extract(c, data, *extra, shell_tail=""):
-    """Writes data as the archive and runs `cat archive | undocker -o out`:
-    the layers are applied while the archive arrives (pipeline/speculation)."""
+    """Writes data as the archive and runs `cat archive | undocker -o out`
+    with UNDOCKER_SPECULATE=1: the layers are applied while the archive
+    arrives (pipeline/speculation)."""
     c.write_archive(data)
     feeder = subprocess.Popen(["sh", "-c", f'cat "$1"{shell_tail}', "sh", c.archive], stdout=subprocess.PIPE)
     try:
-        return c.run(["-o", "out", *extra], stdin=feeder.stdout)
+        return c.run(["-o", "out", *extra], stdin=feeder.stdout, env={"UNDOCKER_SPECULATE": "1"})
     finally:
         feeder.stdout.close()
         feeder.wait()
