@@ -24,6 +24,8 @@ namespace {
 
 std::string temp_directory() { return knobs().temp_dir; }
 
+}  // namespace
+
 int open_unlinked_temp_file() {
   const std::string dir = temp_directory();
   // O_TMPFILE makes a file that never has a name; where the filesystem
@@ -38,6 +40,8 @@ int open_unlinked_temp_file() {
   unlink(pattern.c_str());
   return fd;
 }
+
+namespace {
 
 void write_all(int fd, const char* data, std::size_t size, const std::string& dir) {
   while (size > 0) {
@@ -61,28 +65,32 @@ constexpr int kStalledInputPollMs = 50;
 
 // Returns once in_fd has data or its end (or poll cannot tell); throws
 // Interrupted when a signal arrives meanwhile.
-void wait_readable(int in_fd) {
+void wait_readable(int in_fd, SpoolListener* listener) {
   pollfd waiting{in_fd, POLLIN, 0};
   for (;;) {
     const int ready = poll(&waiting, 1, kStalledInputPollMs);
     check_interrupted();
+    if (listener) listener->waiting();
     if (ready != 0 && !(ready < 0 && errno == EINTR)) return;
   }
 }
 
 // Moves pipe buffers into the file's page cache without copying them
 // through user space. Returns false if splice does not apply (not a pipe).
-bool splice_all(int in_fd, int out_fd, const std::string& name) {
+bool splice_all(int in_fd, int out_fd, const std::string& name, SpoolListener* listener) {
   // The default 64 KiB pipe makes the writer and this loop take turns every
   // 16 pages; 1 MiB (the unprivileged maximum) halves the spool's time
   // (bench/RESULTS.md). Refused or not a pipe: carry on as it is.
   (void)fcntl(in_fd, F_SETPIPE_SZ, kPipeBytes);
   loff_t offset = 0;
   for (;;) {
-    wait_readable(in_fd);
+    wait_readable(in_fd, listener);
     const ssize_t moved = splice(in_fd, nullptr, out_fd, &offset, std::size_t{1} << 20, SPLICE_F_MOVE | SPLICE_F_MORE);
     check_interrupted();
-    if (moved > 0) continue;
+    if (moved > 0) {
+      if (listener) listener->advanced(static_cast<std::uint64_t>(offset));
+      continue;
+    }
     if (moved == 0) return true;
     if (errno == EINTR) continue;
     if (offset == 0 && (errno == EINVAL || errno == ENOSYS)) return false;
@@ -93,34 +101,39 @@ bool splice_all(int in_fd, int out_fd, const std::string& name) {
 
 }  // namespace
 
-int spool_to_temp_file(int in_fd, const std::string& name) {
-  const int fd = open_unlinked_temp_file();
-  try {
-    if (splice_all(in_fd, fd, name)) return fd;
-  } catch (...) {
-    close(fd);
-    throw;
-  }
+void copy_input(int in_fd, int out_fd, const std::string& name, SpoolListener* listener) {
+  if (splice_all(in_fd, out_fd, name, listener)) return;
   std::vector<char> buffer(std::size_t{1} << 20);
+  std::uint64_t total = 0;
   for (;;) {
-    wait_readable(in_fd);
+    wait_readable(in_fd, listener);
     const ssize_t got = read(in_fd, buffer.data(), buffer.size());
     check_interrupted();
     if (got < 0) {
       if (errno == EINTR) continue;
-      const int saved = errno;
-      close(fd);
-      throw IoError(fmt::format("cannot read {}: {}", escape(name), std::strerror(saved)));
+      throw IoError(fmt::format("cannot read {}: {}", escape(name), std::strerror(errno)));
     }
-    if (got == 0) break;
-    try {
-      write_all(fd, buffer.data(), static_cast<std::size_t>(got), temp_directory());
-    } catch (...) {
-      close(fd);
-      throw;
-    }
+    if (got == 0) return;
+    write_all(out_fd, buffer.data(), static_cast<std::size_t>(got), temp_directory());
+    total += static_cast<std::uint64_t>(got);
+    if (listener) listener->advanced(total);
+  }
+}
+
+int spool_to_temp_file(int in_fd, const std::string& name) {
+  const int fd = open_unlinked_temp_file();
+  try {
+    copy_input(in_fd, fd, name, nullptr);
+  } catch (...) {
+    close(fd);
+    throw;
   }
   return fd;
+}
+
+bool stdin_needs_spool(const std::string& path) {
+  struct stat st {};
+  return (path.empty() || path == "-") && fstat(STDIN_FILENO, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
 InputFile::InputFile(const std::string& path) {

@@ -5,6 +5,7 @@
 // nothing is left behind after success, failure or a signal.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace undocker::archive {
@@ -38,5 +39,29 @@ class InputFile {
 /// Copies everything readable from in_fd into a new unlinked file in
 /// $TMPDIR (or /tmp) and returns its descriptor.
 int spool_to_temp_file(int in_fd, const std::string& name);
+
+/// True when `path` means standard input ("-" or empty) and that is
+/// neither a regular file nor a directory: InputFile would spool it.
+bool stdin_needs_spool(const std::string& path);
+
+/// A new unlinked file in $TMPDIR (or /tmp), open for reading and writing.
+int open_unlinked_temp_file();
+
+/// Told how far a copy has come, for a reader that follows it
+/// (archive/growing_spool.hpp).
+class SpoolListener {
+ public:
+  virtual ~SpoolListener() = default;
+  /// `total` bytes of the input are now in the file.
+  virtual void advanced(std::uint64_t total) = 0;
+  /// Called while waiting for input (at least every 50 ms): throws to end
+  /// the copy early.
+  virtual void waiting() = 0;
+};
+
+/// Copies everything readable from in_fd to the end of out_fd (spliced
+/// where it can), telling listener (if any) as it goes. Throws IoError, or
+/// Interrupted on a signal.
+void copy_input(int in_fd, int out_fd, const std::string& name, SpoolListener* listener);
 
 }  // namespace undocker::archive

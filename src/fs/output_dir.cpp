@@ -64,7 +64,11 @@ bool is_mount_point(int parent_fd, int dir_fd) {
 
 }  // namespace
 
-OutputPlace place_of_user_path(const std::string& path) {
+namespace {
+
+// The parent and leaf of a path the user gave; the parent is made first
+// when create_parents (else a missing parent gives nullopt).
+std::optional<OutputPlace> user_place(const std::string& path, bool create_parents) {
   std::string trimmed = path;
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   OutputPlace place;
@@ -73,11 +77,34 @@ OutputPlace place_of_user_path(const std::string& path) {
   // "/" is its own parent; "name" lives in "."; "a/b" in "a".
   std::string parent_path = slash == std::string::npos ? std::string(1, '.') : trimmed.substr(0, slash == 0 ? 1 : slash);
   place.leaf = trimmed == "/" ? std::string(1, '.') : trimmed.substr(slash == std::string::npos ? 0 : slash + 1);
-  if (parent_path != "/" && parent_path != ".") make_user_directories(parent_path);
+  if (create_parents && parent_path != "/" && parent_path != ".") make_user_directories(parent_path);
   place.parent_display = parent_path;
   place.parent = Fd(open(parent_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!place.parent.valid()) fail("open directory", parent_path, errno);
+  if (!place.parent.valid()) {
+    if (!create_parents) return std::nullopt;
+    fail("open directory", parent_path, errno);
+  }
   return place;
+}
+
+// A name OutputDir can stage beside (".LEAF.undocker-partial-PID").
+bool stageable_name(const std::string& leaf) {
+  return leaf != "." && leaf != ".." && leaf.size() <= kMaxStagedLeafBytes;
+}
+
+}  // namespace
+
+OutputPlace place_of_user_path(const std::string& path) { return std::move(*user_place(path, true)); }
+
+std::optional<OutputPlace> place_if_parent_exists(const std::string& path) { return user_place(path, false); }
+
+bool OutputDir::would_stage(const OutputPlace& place) {
+  if (!stageable_name(place.leaf)) return false;
+  struct stat st {};
+  if (fstatat(place.parent.get(), place.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) return false;
+  Fd dir(openat(place.parent.get(), place.leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return dir.valid() && !is_mount_point(place.parent.get(), dir.get()) && is_empty_directory(dir.get());
 }
 
 Fd make_directories_nofollow(int base_fd, std::string_view relative, std::string_view base_display) {
@@ -110,7 +137,7 @@ Fd make_directories_nofollow(int base_fd, std::string_view relative, std::string
 
 OutputDir::OutputDir(OutputPlace place) : place_(std::move(place)) {
   const std::string& leaf = place_.leaf;
-  const bool plain_name = leaf != "." && leaf != ".." && leaf.size() <= kMaxStagedLeafBytes;
+  const bool plain_name = stageable_name(leaf);
   struct stat st {};
   const bool exists = fstatat(place_.parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!exists && errno != ENOENT) fail("look at output directory", place_.display, errno);

@@ -37,6 +37,11 @@ struct OutputPlace {
 /// path, following symlinks: they are the user's, not the archive's.
 OutputPlace place_of_user_path(const std::string& path);
 
+/// The same place when its parent directory already exists, else nullopt
+/// (nothing is created): for work that may start before the run knows it
+/// will write at all.
+std::optional<OutputPlace> place_if_parent_exists(const std::string& path);
+
 /// Opens base/relative, creating missing components (0755) one at a time
 /// with mkdirat and openat(O_NOFOLLOW): a symlink or a non-directory on the
 /// way is an IoError naming it. relative is a clean path ("a/b").
@@ -49,6 +54,10 @@ Fd make_directories_nofollow(int base_fd, std::string_view relative, std::string
 class OutputDir {
  public:
   explicit OutputDir(OutputPlace place);
+
+  /// True when OutputDir(place) would stage (DIR missing, or an empty
+  /// directory that is not a mount point); looks only, changes nothing.
+  static bool would_stage(const OutputPlace& place);
   ~OutputDir();
   OutputDir(const OutputDir&) = delete;
   OutputDir& operator=(const OutputDir&) = delete;

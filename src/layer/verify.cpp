@@ -109,6 +109,11 @@ void HashingSource::hash_queued() {
 }
 
 void HashingSource::verify_rest(std::string_view diff_id, std::string_view member) {
+  const std::string actual = digest_rest();
+  compare(diff_id, actual.substr(std::string_view("sha256:").size()), member, "diffID");
+}
+
+std::string HashingSource::digest_rest() {
   while (!read_some(std::size_t{1} << 20).empty()) {
   }
   {
@@ -119,8 +124,7 @@ void HashingSource::verify_rest(std::string_view diff_id, std::string_view membe
   thread_.join();
   thread_ = std::thread();
   if (failure_) std::rethrow_exception(failure_);
-  const auto sum = hash_.finish();
-  compare(diff_id, to_hex(sum), member, "diffID");
+  return "sha256:" + to_hex(hash_.finish());
 }
 
 }  // namespace undocker::layer

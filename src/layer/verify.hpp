@@ -42,6 +42,10 @@ class HashingSource final : public ByteSource {
   /// whole stream against `diff_id`.
   void verify_rest(std::string_view diff_id, std::string_view member);
 
+  /// Reads what the tar reader left and returns the whole stream's digest,
+  /// "sha256:<hex>".
+  std::string digest_rest();
+
  private:
   struct Piece {
     Bytes bytes;

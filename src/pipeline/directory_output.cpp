@@ -25,6 +25,7 @@
 #include "layer/verify.hpp"
 #include "pipeline/image_blobs.hpp"
 #include "pipeline/plan_tree.hpp"
+#include "pipeline/speculation.hpp"
 #include "util/fd_source.hpp"
 #include "util/error.hpp"
 #include "util/knobs.hpp"
@@ -35,14 +36,6 @@
 namespace undocker {
 
 namespace {
-
-// Workers that finish files (data, owner, mode, mtime) while the main
-// thread parses and creates names. UNDOCKER_THREADS overrides, for bench/.
-unsigned writer_threads() {
-  if (const std::optional<unsigned> forced = knobs().threads) return *forced;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : std::min(cores, 4u);
-}
 
 // Which entries upper layers replace anyway (layer/plan.hpp): only for an
 // output directory that started empty, and without -i.
@@ -93,12 +86,17 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
 // Throws layer::PlanUndone when a skip of the streaming planner does not
 // hold (found at an entry, or at the end of the bottom layer): the caller
 // starts over without a plan.
+// Layers below `first` are already in the tree (applied while a pipe
+// arrived, pipeline/speculation.hpp).
 void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
-                  Planning& planning, UnpackSummary& summary, Progress& progress) {
+                  Planning& planning, UnpackSummary& summary, Progress& progress, std::size_t first = 0) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
   apply_options.progress = &progress;
-  for (std::size_t position = 0; position < blobs.size(); ++position) {
+  for (std::size_t position = 0; position < first; ++position) {
+    log(LogLevel::kInfo, "extracting layer {}", escape(blobs[position].layer->id));
+  }
+  for (std::size_t position = first; position < blobs.size(); ++position) {
     const LayerBlob& item = blobs[position];
     const image::Layer& layer = *item.layer;
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
@@ -191,10 +189,14 @@ void apply_filtered_tree(const cli::Options& options, const std::vector<LayerBlo
 
 }  // namespace
 
-UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
-                           const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
-                           fs::OutputPlace place) {
-  const std::string output_dir = place.display;
+namespace {
+
+// place for a plain run; guess (with the archive's mapping) after layers
+// were applied while a pipe arrived.
+UnpackSummary unpack(const cli::Options& options, const archive::MemberIndex& index,
+                     const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
+                     std::optional<fs::OutputPlace> place, Bytes archive, Speculation* guess) {
+  const std::string output_dir = guess ? guess->destination().display() : place->display;
   const auto start = std::chrono::steady_clock::now();
   log(LogLevel::kInfo, "extracting image {} ({})", escape(selected.display_name), escape(selected.image->id));
   // Manifests and the config are small: check them before writing anything.
@@ -202,10 +204,14 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
   const std::vector<LayerBlob> blobs = find_layer_blobs(index, *selected.image, layer_indices);
   UnpackSummary summary{selected.display_name, selected.image->id, output_dir, blobs.size(), 0, 0, 0};
 
+  // Layers applied while a pipe arrived, if they are the image's first:
+  // already checked, kept.
+  const std::size_t guessed = guess ? guess->keep_or_discard(blobs, archive, options.verify) : 0;
+
   // Blob digests (and the diffID of an uncompressed blob, the same bytes)
   // are checked on another core while the layers are written.
   layer::BlobVerifier verifier;
-  if (options.verify) queue_blob_digests(blobs, verifier);
+  if (options.verify) queue_blob_digests({blobs.begin() + static_cast<std::ptrdiff_t>(guessed), blobs.end()}, verifier);
   verifier.start();
 
   // A progress line on a terminal; the total is known when no layer is
@@ -221,10 +227,17 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
                     isatty(STDERR_FILENO) && options.log_level != LogLevel::kError);
 
   const bool root = geteuid() == 0;
-  fs::OutputDir destination(std::move(place));
+  std::optional<fs::OutputDir> own_destination;
+  fs::OutputDir& destination = guess ? guess->destination() : own_destination.emplace(std::move(*place));
   try {
-    fs::RootDir output(destination.open_root(), output_dir);
-    if (!options.paths.empty() || !options.excludes.empty()) {
+    std::optional<fs::RootDir> own_output;
+    fs::RootDir& output = guessed > 0 ? guess->root() : own_output.emplace(destination.open_root(), output_dir);
+    if (guessed > 0) {
+      summary.entries = guess->entries();
+      summary.bytes = guess->bytes();
+      Planning none;
+      apply_layers(options, blobs, guess->writer(), none, summary, progress, guessed);
+    } else if (!options.paths.empty() || !options.excludes.empty()) {
       const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
       fs::TreeWriter writer(output, writer_options);
       apply_filtered_tree(options, blobs, writer, summary, progress);
@@ -270,6 +283,26 @@ UnpackSummary unpack_image(const cli::Options& options, const archive::MemberInd
       escape(summary.id), escape(summary.output), count_of(summary.layers, "layer"),
       count_of(summary.entries, "entry", "entries"), count_of(summary.bytes, "byte"), summary.seconds);
   return summary;
+}
+
+}  // namespace
+
+UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
+                           const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
+                           fs::OutputPlace place) {
+  return unpack(options, index, selected, layer_indices, std::move(place), Bytes(), nullptr);
+}
+
+UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
+                           const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
+                           Bytes archive, Speculation& guess) {
+  return unpack(options, index, selected, layer_indices, std::nullopt, archive, &guess);
+}
+
+unsigned writer_threads() {
+  if (const std::optional<unsigned> forced = knobs().threads) return *forced;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : std::min(cores, 4u);
 }
 
 }  // namespace undocker

@@ -13,6 +13,8 @@
 
 namespace undocker {
 
+class Speculation;
+
 struct UnpackSummary {
   std::string image;   // display name
   std::string id;
@@ -29,5 +31,17 @@ struct UnpackSummary {
 UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
                            const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
                            fs::OutputPlace place);
+
+/// The same, into the staging directory of `guess`, keeping the layers it
+/// applied while the archive arrived if they are the image's first ones
+/// (pipeline/speculation.hpp).
+UnpackSummary unpack_image(const cli::Options& options, const archive::MemberIndex& index,
+                           const image::SelectedImage& selected, const std::vector<std::size_t>& layer_indices,
+                           Bytes archive, Speculation& guess);
+
+/// File workers that finish files (data, owner, mode, mtime) beside the
+/// thread that reads a layer: one per core, at most 4; UNDOCKER_THREADS
+/// overrides.
+unsigned writer_threads();
 
 }  // namespace undocker

@@ -13,6 +13,7 @@
 
 #include "archive/index.hpp"
 #include "archive/mapping.hpp"
+#include "archive/growing_spool.hpp"
 #include "archive/spool.hpp"
 #include "fs/fd.hpp"
 #include "fs/output_dir.hpp"
@@ -25,6 +26,7 @@
 #include "pipeline/inspect_output.hpp"
 #include "pipeline/layer_store_output.hpp"
 #include "pipeline/nspawn_output.hpp"
+#include "pipeline/speculation.hpp"
 #include "pipeline/tar_output.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
@@ -70,9 +72,44 @@ void report(const cli::Options& options, const UnpackSummary& summary, std::FILE
                          summary.seconds));
 }
 
+// `… | undocker -o DIR` into a new or empty DIR: layers are applied while
+// the archive arrives (pipeline/speculation.hpp), then everything else runs
+// as for a file. Every error is the one the plain path would report: the
+// spool's own first, then the complete archive's.
+void run_speculating(const cli::Options& options, fs::OutputPlace place) {
+  fs::Fd parent(fcntl(place.parent.get(), F_DUPFD_CLOEXEC, 0));
+  const std::string leaf = place.leaf;
+  archive::GrowingSpool spool(STDIN_FILENO, "<stdin>");
+  fs::OutputDir destination(std::move(place));
+  Speculation guess(options, destination, spool);
+  {
+    StepTimer timer("spool_input");
+    guess.run();
+    spool.finish();
+  }
+  const archive::MappedArchive mapping(spool.fd(), spool.name());
+  std::unique_ptr<archive::MemberIndex> index;
+  {
+    StepTimer timer("index_members");
+    index = std::make_unique<archive::MemberIndex>(mapping.bytes(), spool.name());
+  }
+  const image::ImageArchive images = image::load_images(*index);
+  const image::SelectedImage selected = image::select_image(images, options.image, options.platform);
+  const std::vector<std::size_t> layer_indices = image::select_layers(*selected.image, options.layer_ids);
+  report(options, unpack_image(options, *index, selected, layer_indices, mapping.bytes(), guess));
+  if (options.nspawn) write_nspawn(*index, *selected.image, parent.get(), leaf, options.output);
+}
+
 }  // namespace
 
 void run(const cli::Options& options) {
+  if (Speculation::applies(options) && archive::stdin_needs_spool(options.archive)) {
+    std::optional<fs::OutputPlace> place = fs::place_if_parent_exists(options.output);
+    if (place && fs::OutputDir::would_stage(*place)) {
+      run_speculating(options, std::move(*place));
+      return;
+    }
+  }
   // A pipe is copied once to an unlinked temp file; a file is used as is.
   std::unique_ptr<archive::InputFile> input;
   {

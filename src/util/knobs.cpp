@@ -60,6 +60,7 @@ Knobs read_knobs_from_environment() {
   knobs.plan_always = read_flag("UNDOCKER_PLAN_ALWAYS", false);
   knobs.read_ahead = read_flag("UNDOCKER_READ_AHEAD", true);
   knobs.path_plan = read_flag("UNDOCKER_PATH_PLAN", true);
+  knobs.speculate = read_flag("UNDOCKER_SPECULATE", false);
   if (const std::optional<std::string_view> inflate = value_of("UNDOCKER_INFLATE")) {
     if (*inflate == "zlib") knobs.inflate = InflateKnob::kZlib;
     else if (*inflate == "isal") knobs.inflate = InflateKnob::kFastest;

@@ -1605,6 +1605,105 @@ def _(c):
         c.expect_error(r, 3, pattern)
 
 
+def pipe_extract(c, data, *extra, shell_tail=""):
+    """Writes data as the archive and runs `cat archive | undocker -o out`
+    with UNDOCKER_SPECULATE=1: the layers are applied while the archive
+    arrives (pipeline/speculation)."""
+    c.write_archive(data)
+    feeder = subprocess.Popen(["sh", "-c", f'cat "$1"{shell_tail}', "sh", c.archive], stdout=subprocess.PIPE)
+    try:
+        return c.run(["-o", "out", *extra], stdin=feeder.stdout, env={"UNDOCKER_SPECULATE": "1"})
+    finally:
+        feeder.stdout.close()
+        feeder.wait()
+
+
+def pipe_with_members(members_before_config, layers, diff_ids=None, manifest_layers=None):
+    """A docker-archive whose members are exactly members_before_config (in
+    that order), then the config and manifest.json naming `layers` (blobs,
+    bottom first) as <sha>/layer.tar."""
+    diff_ids = diff_ids or ["sha256:" + sha256_hex(blob) for blob in layers]
+    config = image_config(diff_ids)
+    config_name = sha256_hex(config) + ".json"
+    names = manifest_layers or [layer_name(blob) for blob in layers]
+    manifest = [{"Config": config_name, "RepoTags": ["hostile:latest"], "Layers": names}]
+    return outer_tar(list(members_before_config) + [(config_name, config), ("manifest.json", json.dumps(manifest).encode())])
+
+
+@case("pipe_manifest_contradicts_arrival", "from a pipe, layers A then B arrive but the manifest stacks B over A "
+      "(B deletes a file of A's, A deletes one of B's)",
+      "exit 0; the manifest's tree: A's file over B's, A's whiteout of B's file applied, B's of A's not", "issue 14 item 2")
+def _(c):
+    a = Tar().file("shared", "from A").file("a_only", "a").file(".wh.b_only").bytes()
+    b = Tar().file("shared", "from B").file("b_only", "b").file(".wh.a_only").bytes()
+    data = pipe_with_members([(layer_name(a), a), (layer_name(b), b)], [b, a])
+    c.expect_ok(pipe_extract(c, data))
+    c.tree("shared", "file", content="from A")
+    c.tree("a_only", "file", content="a")
+    c.absent("b_only")
+
+
+@case("pipe_layer_arrives_twice", "from a pipe, the bottom layer arrives again (under another name) after the top "
+      "layer that deletes its file, before the manifest",
+      "exit 0; the deleted file stays deleted (the second copy is not part of the image)", "issue 14 item 2")
+def _(c):
+    a = Tar().file("doomed", "a").file("kept", "a").bytes()
+    b = Tar().file(".wh.doomed").file("top", "b").bytes()
+    data = pipe_with_members([(layer_name(a), a), (layer_name(b), b), ("copy/layer.tar", a)], [a, b])
+    c.expect_ok(pipe_extract(c, data))
+    c.absent("doomed")
+    c.tree("kept", "file", content="a")
+    c.tree("top", "file", content="b")
+
+
+@case("pipe_foreign_tar_blob", "from a pipe, a tar member that no manifest names arrives between the layers",
+      "exit 0; none of its files in DIR", "issue 14 item 2")
+def _(c):
+    a = Tar().file("base", "a").bytes()
+    foreign = Tar().file("foreign", "x").file(".wh.base").bytes()
+    b = Tar().file("top", "b").bytes()
+    data = pipe_with_members([(layer_name(a), a), ("foreign.tar", foreign), (layer_name(b), b)], [a, b])
+    c.expect_ok(pipe_extract(c, data))
+    c.absent("foreign")
+    c.tree("base", "file", content="a")
+    c.tree("top", "file", content="b")
+
+
+@case("pipe_layer_digest_mismatch", "from a pipe, a layer whose bytes do not match the diffID its config names "
+      "(applied while it arrives, before the config is read)",
+      "exit 5 with the message a file gives; DIR left as it was (empty), no staging sibling", "issue 14 item 2; SPEC exit status 5")
+def _(c):
+    a = Tar().file("base", "a").bytes()
+    b = Tar().file("evil", "b").bytes()
+    wrong = "sha256:" + "0" * 64
+    data = pipe_with_members([(layer_name(a), a), (layer_name(b), b)], [a, b], diff_ids=["sha256:" + sha256_hex(a), wrong])
+    c.write_archive(data)
+    message = c.expect_error(c.extract(), 5, L(b) + r": digest mismatch: expected " + re.escape(wrong) +
+                             r", got sha256:" + sha256_hex(b))
+    c.expect_error(pipe_extract(c, data), 5, re.escape(message))
+    if os.listdir(c.out):
+        raise Failure(f"DIR holds {os.listdir(c.out)}")
+
+
+@case("pipe_cut_while_applying", "the writer of the pipe is killed (SIGKILL) in the middle of a 24 MB layer that is "
+      "being applied while it arrives",
+      "exit 3 with the error `-f` gives for the same bytes; DIR left as it was (empty), no staging sibling", "issue 14 item 2")
+def _(c):
+    big = Tar()
+    for i in range(3000):
+        big.file(f"d/f{i:04}", bytes([i % 251]) * 8192)
+    layer = big.bytes()
+    data = pipe_with_members([(layer_name(layer), layer)], [layer])
+    cut = len(data) // 2
+    c.write_archive(data[:cut], name="cut.tar")
+    expected = c.extract(archive="cut.tar")
+    message = c.expect_error(expected, 3, r".*")
+    r = pipe_extract(c, data, shell_tail=f' | head -c {cut}; kill -9 $$')
+    c.expect_error(r, 3, re.escape(message.replace("cut.tar", "<stdin>")))
+    if os.listdir(c.out):
+        raise Failure(f"DIR holds {os.listdir(c.out)}")
+
+
 def busy_archive(c):
     """~340 MB: 20,000 files of 16 KiB in 100 directories (cached for the run)."""
     cache = c.suite.cache("busy.tar")
