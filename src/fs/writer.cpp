@@ -70,8 +70,18 @@ timespec to_timespec(const tar::Timestamp& time) {
 }  // namespace
 
 bool remove_children(int dir_fd) {
-  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
-  if (!listing) return false;
+  // A description of its own: a duplicate of dir_fd would share its read
+  // position, and list nothing once the directory was read through dir_fd
+  // (RootDir reads it to see whether it is empty).
+  const int listing_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listing_fd < 0) return false;
+  DIR* listing = fdopendir(listing_fd);
+  if (!listing) {
+    const int error = errno;
+    close(listing_fd);
+    errno = error;
+    return false;
+  }
   std::vector<std::string> names;
   while (dirent* item = readdir(listing)) {
     const std::string_view entry_name = item->d_name;

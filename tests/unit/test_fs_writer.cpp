@@ -6,6 +6,7 @@
 // CI runs these as root, so every path a bug could reach stays inside the
 // scratch directory: the "outside" sentinels are its siblings of the root.
 #include <doctest/doctest.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -587,6 +588,30 @@ TEST_CASE("missing parent directories are made 0755") {
   CHECK(mode_of(x.in_root("a")) == 0755);
   CHECK(mode_of(x.in_root("a/b")) == 0755);
   CHECK(contents_of(x.in_root("a/b/c")) == "deep");
+}
+
+TEST_CASE("remove_children empties a directory whose descriptor was already read to its end") {
+  // The restart of a failed plan empties the output through the descriptor
+  // RootDir read to see whether it was empty: a duplicate would list nothing.
+  test::ScopedTempDir temp;
+  const std::string dir = temp.path() + "/out";
+  REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+  REQUIRE(mkdir((dir + "/sub").c_str(), 0755) == 0);
+  std::ofstream(dir + "/sub/file") << "x";
+  std::ofstream(dir + "/top") << "y";
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  DIR* reader = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  REQUIRE(reader != nullptr);
+  while (readdir(reader) != nullptr) {
+  }
+  closedir(reader);
+  CHECK(remove_children(fd));
+  close(fd);
+  struct stat info {};
+  CHECK(lstat((dir + "/top").c_str(), &info) != 0);
+  CHECK(lstat((dir + "/sub").c_str(), &info) != 0);
+  CHECK(lstat(dir.c_str(), &info) == 0);
 }
 
 TEST_SUITE_END();
