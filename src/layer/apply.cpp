@@ -1,6 +1,7 @@
 #include "layer/apply.hpp"
 
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -41,10 +42,19 @@ void shift_owner(tar::Entry& entry, std::uint32_t base) {
 // them, nor the directories that lead to them.
 class EntryApplier::WrittenPaths {
  public:
-  void add(const std::string& path) { paths_.insert(path); }
+  // Most layers hold no whiteout: their paths are only kept in order, and
+  // sorted for lookups when the first whiteout or opaque marker asks.
+  void add(const std::string& path) {
+    if (sorted_) {
+      paths_.insert(path);
+    } else {
+      pending_.push_back(path);
+    }
+  }
 
   /// True when path itself or something below it was written.
-  bool touches(const std::string& path) const {
+  bool touches(const std::string& path) {
+    sort();
     if (path.empty()) return !paths_.empty();
     if (paths_.count(path)) return true;
     const std::string below = path + "/";
@@ -53,7 +63,15 @@ class EntryApplier::WrittenPaths {
   }
 
  private:
+  void sort() {
+    if (sorted_) return;
+    for (std::string& path : pending_) paths_.insert(std::move(path));
+    pending_ = {};
+    sorted_ = true;
+  }
+  std::vector<std::string> pending_;
   std::set<std::string> paths_;
+  bool sorted_ = false;
 };
 
 EntryApplier::EntryApplier(std::size_t layer_index, const std::string& layer_name, TreeTarget& target,
@@ -126,6 +144,11 @@ void EntryApplier::apply(tar::Entry& entry, const std::string& clean_path, tar::
   }
 }
 
+void throw_path_climbs_out(const std::string& layer_name, const tar::Entry& entry) {
+  throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'", escape(layer_name),
+                                escape(entry.path)));
+}
+
 ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::string& layer_name, TreeTarget& writer,
                        const ApplyOptions& options, const std::vector<bool>* skip, StreamingPlanner* streaming) {
   ApplyStats stats;
@@ -137,10 +160,7 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
     ++stats.entries;
     if (options.progress) options.progress->advance(1, entry.size_bytes);
     const std::optional<std::string> clean_path = clean_entry_path(entry.path);
-    if (!clean_path) {
-      throw FormatError(fmt::format("{}: {}: path climbs out of the output directory with '..'",
-                                    escape(layer_name), escape(entry.path)));
-    }
+    if (!clean_path) throw_path_climbs_out(layer_name, entry);
     const bool planned_away = streaming ? streaming->skip_bottom_entry(entry)
                                         : skip && ordinal < skip->size() && (*skip)[ordinal];
     if (planned_away) {

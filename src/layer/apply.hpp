@@ -64,6 +64,9 @@ class EntryApplier {
   std::unique_ptr<WrittenPaths> written_;
 };
 
+/// The error for an entry whose name climbs above the root with "..".
+[[noreturn]] void throw_path_climbs_out(const std::string& layer_name, const tar::Entry& entry);
+
 /// Reads the layer tar from `source` and applies it to `target` (the disk,
 /// or the plan of the final tree). layer_index counts from the bottom.
 /// layer_name (the outer member) prefixes every error message.

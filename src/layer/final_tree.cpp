@@ -184,7 +184,7 @@ void FinalTree::clear_for(std::uint32_t parent, std::string_view leaf, std::stri
   if (directory) forget_records(clean_path);
 }
 
-void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) {
+void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader&) {
   if (clean_path.empty()) {
     // "./": the root itself (apply_layer lets only a directory through).
     records_.insert_or_assign("", DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime, layer_});
@@ -255,7 +255,7 @@ void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar:
   inode.layer = layer_;
   inode.header_offset = entry.header_offset;
   if (entry.type == tar::EntryType::kFile) {
-    inode.data_offset = data.data_offset();
+    inode.data_offset = entry.data_offset;
     inode.stored_bytes = entry.size_bytes;
     if (entry.sparse) inode.sparse = std::make_shared<const tar::SparseMap>(*entry.sparse);
   }

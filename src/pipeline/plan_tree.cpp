@@ -1,6 +1,7 @@
 #include "pipeline/plan_tree.hpp"
 
 #include "layer/apply.hpp"
+#include "layer/header_pipeline.hpp"
 #include "layer/verify.hpp"
 #include "util/log.hpp"
 #include "util/step_timer.hpp"
@@ -30,8 +31,11 @@ std::unique_ptr<PlannedTree> plan_tree(const cli::Options& options, const std::v
       hashing = std::make_unique<layer::HashingSource>(*input);
       input = hashing.get();
     }
+    // A large uncompressed layer has its headers read on a second thread.
     const layer::ApplyStats stats =
-        layer::apply_layer(*input, position, item.layer->member, planned->tree, apply_options);
+        !compressed && item.blob.size() >= layer::kHeaderPipelineBytes
+            ? layer::apply_layer_headers(item.blob, position, item.layer->member, planned->tree, apply_options)
+            : layer::apply_layer(*input, position, item.layer->member, planned->tree, apply_options);
     if (hashing) hashing->verify_rest(item.layer->diff_id, item.layer->member);
     planned->entries += stats.entries;
     planned->bytes += stats.bytes;

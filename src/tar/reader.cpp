@@ -344,7 +344,7 @@ bool TarReader::next(Entry& entry) {
 
     const std::uint64_t stored_size = values.size.value_or(size);
     entry.size_bytes = is_header_only(typeflag) ? 0 : stored_size;
-    data_offset_ = source_.position();
+    data_offset_ = entry.data_offset = source_.position();
     data_remaining_ = entry.size_bytes;
     padding_remaining_ = padding_after(entry.size_bytes);
 
@@ -360,7 +360,7 @@ bool TarReader::next(Entry& entry) {
       if (values.sparse_major && *values.sparse_major == "1") {
         entry.sparse = read_pax_1_0_sparse_map(*values.sparse_real_size);
         entry.size_bytes = data_remaining_;
-        data_offset_ = source_.position();  // the segments start after the map
+        data_offset_ = entry.data_offset = source_.position();  // the segments start after the map
       } else {
         SparseMap map;
         map.real_size = *values.sparse_real_size;

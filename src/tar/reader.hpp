@@ -33,6 +33,7 @@ struct Entry {
   std::uint32_t dev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
   std::uint64_t header_offset = 0;  // offset of its first header in the stream
+  std::uint64_t data_offset = 0;    // offset of its data in the stream (after a sparse 1.0 map)
   // Set for a GNU sparse file: the data (size_bytes of it) is the
   // segments, in order; the file is sparse->real_size bytes long.
   std::optional<SparseMap> sparse;
