@@ -14,6 +14,7 @@
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
+#include "fs/write_all.hpp"
 
 namespace undocker::fs {
 
@@ -21,25 +22,16 @@ namespace {
 
 // Files in flight, each holding a descriptor: well under RLIMIT_NOFILE.
 constexpr std::size_t kMaxQueuedFiles = 512;
-constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
 std::atomic<bool> g_warned_about_xattrs{false};
 
 void write_at(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path, const FinishOptions& options) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
+  write_all_at(fd, bytes, offset, clean_path, [&] {
     if (options.abandoned != nullptr) {
       if (options.abandoned->load(std::memory_order_relaxed)) throw FinishAbandoned{};
       check_interrupted();
     }
-    const std::size_t want = std::min(bytes.size() - done, kChunkBytes);
-    const ssize_t written = pwrite(fd, bytes.data() + done, want, static_cast<off_t>(offset + done));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail(clean_path, "write data", errno);
-    }
-    done += static_cast<std::size_t>(written);
-  }
+  });
 }
 
 }  // namespace

@@ -18,12 +18,11 @@
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
 #include "util/path.hpp"
+#include "fs/write_all.hpp"
 
 namespace undocker::fs {
 
 namespace {
-
-constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
 // Opens clean_dir below root_fd one component at a time, never following
 // a symlink. Keeps the last directory opened: entries come depth first,
@@ -55,17 +54,7 @@ class DirOpener {
 };
 
 void write_all(int fd, Bytes bytes, std::uint64_t offset, std::string_view clean_path) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    check_interrupted();
-    const std::size_t want = std::min(bytes.size() - done, kChunkBytes);
-    const ssize_t written = pwrite(fd, bytes.data() + done, want, static_cast<off_t>(offset + done));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail(clean_path, "write data", errno);
-    }
-    done += static_cast<std::size_t>(written);
-  }
+  write_all_at(fd, bytes, offset, clean_path, [] { check_interrupted(); });
 }
 
 // A regular file's data, from its layer's stream; a sparse one's holes stay holes.

@@ -1,6 +1,5 @@
 #include "fs/layer_store.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -21,7 +19,6 @@
 #include "fs/writer.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
-#include "util/process.hpp"
 
 namespace undocker::fs {
 
@@ -86,25 +83,17 @@ std::string LayerStore::display_of(std::string_view hex) const {
 }
 
 void LayerStore::remove_stale_staging() const {
-  // ".tmp-<hex>-<pid>" of a run that no longer exists: never a whole layer.
-  DIR* listing = fdopendir(fcntl(sha256_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!listing) return;
-  std::vector<std::string> stale;
-  while (dirent* item = readdir(listing)) {
-    const std::string_view name = item->d_name;
-    const std::size_t dash = name.rfind('-');
-    if (!name.starts_with(kStagingPrefix) || dash == std::string_view::npos || dash < kStagingPrefix.size()) continue;
-    const std::string_view digits = name.substr(dash + 1);
-    pid_t pid = 0;
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
-    if (error != std::errc() || end != digits.data() + digits.size()) continue;
-    if (!process_alive(pid)) stale.emplace_back(name);
-  }
-  closedir(listing);
-  for (const std::string& name : stale) {
-    log(LogLevel::kInfo, "removing {}, left by an unfinished run", escape(display_of(name)));
-    remove_tree_at(sha256_.get(), name);
-  }
+  // ".tmp-<hex>-<pid>": never a whole layer.
+  fs::remove_stale_staging(
+      sha256_.get(),
+      [](std::string_view name) -> std::optional<pid_t> {
+        const std::size_t dash = name.rfind('-');
+        if (!name.starts_with(kStagingPrefix) || dash == std::string_view::npos || dash < kStagingPrefix.size()) {
+          return std::nullopt;
+        }
+        return parse_pid(name.substr(dash + 1));
+      },
+      [&](std::string_view name) { return display_of(name); });
 }
 
 LayerStore::Staging::Staging(const LayerStore& store, std::string hex)

@@ -199,25 +199,43 @@ void OutputDir::commit() {
 }
 
 void OutputDir::remove_stale_siblings() const {
-  // ".LEAF.undocker-partial-PID" of a run that no longer exists (killed
-  // with SIGKILL, or the machine went down): never a finished tree.
+  // ".LEAF.undocker-partial-PID": never a finished tree.
   const std::string prefix = fmt::format(".{}{}", place_.leaf, kPartialMarker);
-  DIR* listing = fdopendir(fcntl(place_.parent.get(), F_DUPFD_CLOEXEC, 0));
-  if (!listing) return;
+  remove_stale_staging(
+      place_.parent.get(),
+      [&](std::string_view name) -> std::optional<pid_t> {
+        if (!name.starts_with(prefix)) return std::nullopt;
+        return parse_pid(name.substr(prefix.size()));
+      },
+      [&](std::string_view name) { return join_display(place_.parent_display, name); });
+}
+
+std::optional<pid_t> parse_pid(std::string_view digits) {
+  pid_t pid = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return pid;
+}
+
+void remove_stale_staging(int dir_fd, const std::function<std::optional<pid_t>(std::string_view name)>& staging_pid,
+                          const std::function<std::string(std::string_view name)>& display) {
+  // A description of its own, so that the listing starts at the beginning.
+  const int listing_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listing_fd < 0) return;
+  DIR* listing = fdopendir(listing_fd);
+  if (!listing) {
+    close(listing_fd);
+    return;
+  }
   std::vector<std::string> stale;
   while (dirent* item = readdir(listing)) {
-    const std::string_view name = item->d_name;
-    if (!name.starts_with(prefix)) continue;
-    const std::string_view digits = name.substr(prefix.size());
-    pid_t pid = 0;
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
-    if (error != std::errc() || end != digits.data() + digits.size()) continue;
-    if (!process_alive(pid)) stale.emplace_back(name);
+    const std::optional<pid_t> pid = staging_pid(item->d_name);
+    if (pid && !process_alive(*pid)) stale.emplace_back(item->d_name);
   }
   closedir(listing);
   for (const std::string& name : stale) {
-    log(LogLevel::kInfo, "removing {}, left by an unfinished run", escape(join_display(place_.parent_display, name)));
-    remove_tree_at(place_.parent.get(), name);
+    log(LogLevel::kInfo, "removing {}, left by an unfinished run", escape(display(name)));
+    remove_tree_at(dir_fd, name);
   }
 }
 

@@ -13,6 +13,9 @@
 // into the same DIR removes one that a killed run left behind.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +84,16 @@ class OutputDir {
   std::string staging_name_;
   std::optional<TemporaryPath> registered_;  // for the signal watcher's cleanup
 };
+
+/// Removes what runs that no longer exist left staged in dir_fd (a run
+/// killed with SIGKILL, or the machine went down): every entry for which
+/// staging_pid(name) gives the PID of a process that is gone. An INFO line
+/// names each, as display(name).
+void remove_stale_staging(int dir_fd, const std::function<std::optional<pid_t>(std::string_view name)>& staging_pid,
+                          const std::function<std::string(std::string_view name)>& display);
+
+/// The PID a staging name ends in: all of `digits`, or nullopt.
+std::optional<pid_t> parse_pid(std::string_view digits);
 
 /// Writes text to parent_fd/name atomically: a temporary sibling created
 /// with O_EXCL|O_NOFOLLOW, then renamed over name (a symlink at name is
