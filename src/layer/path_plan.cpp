@@ -28,6 +28,17 @@ namespace {
 // path, and a lookup follows at most limits::kMaxSymlinkHops symlinks.
 constexpr int kMaxRounds = 256;
 
+// FNV-1a, 64 bits: cheap, and a path's prefixes hash on the way.
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;
+constexpr std::uint64_t fnv_step(std::uint64_t hash, char byte) {
+  return (hash ^ static_cast<unsigned char>(byte)) * 1099511628211ULL;
+}
+std::uint64_t fnv(std::string_view text) {
+  std::uint64_t hash = kFnvOffset;
+  for (char byte : text) hash = fnv_step(hash, byte);
+  return hash;
+}
+
 enum class RecordKind : std::uint8_t {
   kEntry,     // lands at its path
   kLink,      // a symlink or hardlink: a name that can lead elsewhere
@@ -150,30 +161,44 @@ class Records {
   /// link; a whiteout is not counted as removing it, which only errs on the
   /// side of the whole plan.)
   bool land_where_named() const {
-    std::unordered_map<std::string_view, bool> link_now;  // every path a link entry named: is one there now?
-    const auto is_link = [&](std::string_view name) {
-      const auto found = link_now.find(name);
-      return found != link_now.end() && found->second;
+    // Keyed by a hash each path is read once for (its prefixes' hashes
+    // fall out of the same pass), checked against the path itself.
+    struct LinkState {
+      std::string_view path;
+      bool now = false;
+    };
+    struct SameHash {
+      std::size_t operator()(std::uint64_t hash) const { return static_cast<std::size_t>(hash); }
+    };
+    std::unordered_map<std::uint64_t, LinkState, SameHash> links;  // every path a link entry named
+    const auto is_link = [&](std::uint64_t hash, std::string_view name) {
+      const auto found = links.find(hash);
+      return found != links.end() && found->second.now && found->second.path == name;
     };
     const auto through_link = [&](std::string_view name) {
-      for (std::size_t slash = name.find('/'); slash != std::string_view::npos; slash = name.find('/', slash + 1)) {
-        if (is_link(name.substr(0, slash))) return true;
+      std::uint64_t hash = kFnvOffset;
+      for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '/' && is_link(hash, name.substr(0, i))) return true;
+        hash = fnv_step(hash, name[i]);
       }
       return false;
     };
     for (const Record& record : records_) {
-      if (!link_now.empty()) {
+      if (!links.empty()) {
         if (through_link(path(record))) return false;
         if ((record.hardlink || record.kind == RecordKind::kWhiteout) && through_link(target(record))) return false;
-        if (record.kind == RecordKind::kOpaque && (is_link(target(record)) || through_link(target(record)))) {
+        if (record.kind == RecordKind::kOpaque &&
+            (is_link(fnv(target(record)), target(record)) || through_link(target(record)))) {
           return false;
         }
       }
       if (record.kind == RecordKind::kLink) {
-        link_now[path(record)] = true;
-      } else if (record.kind == RecordKind::kEntry && !link_now.empty()) {
-        const auto found = link_now.find(path(record));
-        if (found != link_now.end()) found->second = false;
+        const auto [found, fresh] = links.try_emplace(fnv(path(record)), LinkState{path(record), true});
+        if (!fresh && found->second.path != path(record)) return false;  // two paths, one hash: play safe
+        found->second.now = true;
+      } else if (record.kind == RecordKind::kEntry && !links.empty()) {
+        const auto found = links.find(fnv(path(record)));
+        if (found != links.end() && found->second.path == path(record)) found->second.now = false;
       }
     }
     return true;
