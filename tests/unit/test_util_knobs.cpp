@@ -51,6 +51,10 @@ TEST_CASE("knobs: documented values") {
   CHECK(knobs_with("UNDOCKER_READ_AHEAD", "").read_ahead);
   CHECK(knobs_with("UNDOCKER_INFLATE", "zlib").inflate == InflateKnob::kZlib);
   CHECK(knobs_with("UNDOCKER_INFLATE", "isal").inflate == InflateKnob::kFastest);
+  CHECK(knobs_with("UNDOCKER_PATH_PLAN", "").path_plan);  // on unless turned off
+  CHECK_FALSE(knobs_with("UNDOCKER_PATH_PLAN", "0").path_plan);
+  CHECK_FALSE(knobs_with("UNDOCKER_SPECULATE", "").speculate);  // off unless turned on
+  CHECK(knobs_with("UNDOCKER_SPECULATE", "1").speculate);
 }
 
 TEST_CASE("knobs: anything else is a usage error naming the variable") {
@@ -63,6 +67,8 @@ TEST_CASE("knobs: anything else is a usage error naming the variable") {
   CHECK(error_with("UNDOCKER_NO_PLAN", "yes") == "bad value UNDOCKER_NO_PLAN=yes: expected 0 or 1");
   CHECK(error_with("UNDOCKER_READ_AHEAD", "\n") == "bad value UNDOCKER_READ_AHEAD=\\x0a: expected 0 or 1");
   CHECK(error_with("UNDOCKER_INFLATE", "gzip") == "bad value UNDOCKER_INFLATE=gzip: expected zlib or isal");
+  CHECK(error_with("UNDOCKER_PATH_PLAN", "no") == "bad value UNDOCKER_PATH_PLAN=no: expected 0 or 1");
+  CHECK(error_with("UNDOCKER_SPECULATE", "2") == "bad value UNDOCKER_SPECULATE=2: expected 0 or 1");
 }
 
 TEST_SUITE_END();
