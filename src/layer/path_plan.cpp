@@ -85,6 +85,9 @@ void scan_stretch(const PathPlanLayer& layer, std::uint32_t index, std::uint64_t
   while (reader.next(entry)) {
     check_interrupted();
     if (entry.header_offset >= stop) {
+      // A global header read on the way (perhaps just before this entry)
+      // counts even though this entry is not recorded.
+      out.global_header = reader.saw_global_header();
       out.stopped_at = entry.header_offset;
       return;
     }
