@@ -12,8 +12,8 @@
 
 namespace undocker::archive {
 
-MemberIndex::MemberIndex(Bytes archive, std::string archive_name)
-    : archive_(archive), archive_name_(std::move(archive_name)) {
+MemberIndex::MemberIndex(Bytes archive, std::string archive_name, int archive_fd)
+    : archive_(archive), archive_fd_(archive_fd), archive_name_(std::move(archive_name)) {
   MemorySource source(archive_);
   tar::TarReader reader(source, archive_name_);
   tar::Entry entry;
@@ -87,6 +87,11 @@ std::optional<Member> MemberIndex::find_file(std::string_view raw_name) const {
 Bytes MemberIndex::data(const Member& member) const {
   if (directory_) return directory_->data(member);
   return archive_.subspan(member.data_offset, member.size_bytes);
+}
+
+std::optional<FileRange> MemberIndex::file_range(const Member& member) const {
+  if (directory_ || archive_fd_ < 0) return std::nullopt;
+  return FileRange{archive_fd_, member.data_offset};
 }
 
 }  // namespace undocker::archive

@@ -16,6 +16,7 @@
 #include "archive/member.hpp"
 #include "tar/reader.hpp"
 #include "util/bytes.hpp"
+#include "util/file_range.hpp"
 
 namespace undocker::archive {
 
@@ -24,7 +25,9 @@ class DirectoryMembers;
 class MemberIndex {
  public:
   /// Reads every header of the outer archive once. Throws FormatError.
-  MemberIndex(Bytes archive, std::string archive_name);
+  /// archive_fd, when given, is the file `archive` maps, open for as long
+  /// as the index is used (see file_range).
+  MemberIndex(Bytes archive, std::string archive_name, int archive_fd = -1);
 
   /// The files of the directory open on dir_fd (taken over), read in place;
   /// `directory_name` names it in messages. Throws FormatError when the
@@ -49,6 +52,10 @@ class MemberIndex {
   /// file, mapped on first use and kept for the run).
   Bytes data(const Member& member) const;
 
+  /// Where data(member) lies in the archive's file, when the index was
+  /// given its descriptor; nullopt otherwise (and for a directory's files).
+  std::optional<FileRange> file_range(const Member& member) const;
+
   const std::vector<Member>& members() const;
   const std::string& archive_name() const { return archive_name_; }
 
@@ -57,6 +64,7 @@ class MemberIndex {
 
   std::unique_ptr<DirectoryMembers> directory_;  // set for a directory input
   Bytes archive_;
+  int archive_fd_ = -1;
   std::string archive_name_;
   std::vector<Member> members_;
   std::unordered_map<std::string, std::size_t> by_name_;  // last one wins, as tar

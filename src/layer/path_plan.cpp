@@ -1,20 +1,26 @@
 #include "layer/path_plan.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include "layer/changeset.hpp"
+#include "layer/header_blocks.hpp"
 #include "tar/header.hpp"
+#include "tar/plain_header.hpp"
 #include "tar/reader.hpp"
 #include "util/byte_source.hpp"
+#include "util/arena.hpp"
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
@@ -47,23 +53,34 @@ enum class RecordKind : std::uint8_t {
 };
 
 // One entry, as little of it as choosing it again needs; its header is read
-// again from header_offset if it is chosen.
+// again from header_offset if it is chosen. Its strings and hashes live in
+// its stretch's arena.
 struct Record {
   std::uint64_t header_offset = 0;
-  std::size_t path_begin = 0;
-  std::size_t target_begin = 0;  // a hardlink's target, a whiteout's or opaque marker's
+  const char* path_data = nullptr;
+  const char* target_data = nullptr;  // a hardlink's target, a whiteout's or opaque marker's
+  // The FNV-1a hashes of the path's parents ("a", "a/b" for "a/b/c") and
+  // of the path itself, last: made by the thread that read the header, so
+  // the checks in archive order (one thread) only look them up.
+  const std::uint64_t* hashes = nullptr;
   std::uint32_t path_size = 0;
   std::uint32_t target_size = 0;
   std::uint32_t layer = 0;
+  std::uint16_t hash_count = 0;
   RecordKind kind = RecordKind::kEntry;
   bool hardlink = false;
+
+  std::string_view path() const { return {path_data, path_size}; }
+  std::string_view target() const { return {target_data, target_size}; }
+  std::uint64_t path_hash() const { return hashes[hash_count - 1]; }
 };
 
 // The records of one stretch of a layer, read on their own (see
-// Records::scan_layer).
+// Records::scan_layer). A deque and an arena: neither moves what it holds
+// as it grows.
 struct Stretch {
-  std::vector<Record> records;
-  std::string arena;
+  std::deque<Record> records;
+  Arena arena;
   bool usable = true;        // false: an entry cannot be chosen on its own
   bool global_header = false;
   std::uint64_t stopped_at = kToTheEnd;  // first header at or past the stop, or kToTheEnd
@@ -71,87 +88,183 @@ struct Stretch {
   static constexpr std::uint64_t kToTheEnd = UINT64_MAX;
 };
 
-// Reads the headers from `begin` until the first entry at or past `stop`.
-void scan_stretch(const PathPlanLayer& layer, std::uint32_t index, std::uint64_t begin, std::uint64_t stop,
-                  const ApplyOptions& options, const std::atomic<bool>* cancelled, Stretch& out) {
-  MemorySource source(layer.stream, static_cast<std::size_t>(begin));
-  tar::TarReader reader(source, layer.name);
-  tar::Entry entry;
-  const auto store = [&](std::string_view text, std::size_t& at, std::uint32_t& size) {
-    at = out.arena.size();
+// Records the entry at `header_offset`; false when it cannot be chosen on
+// its own.
+bool record_entry(std::uint64_t header_offset, std::uint32_t index, std::string_view raw_path, tar::EntryType type,
+                  std::string_view link_target, const ApplyOptions& options, Stretch& out) {
+  const auto store = [&](std::string_view text, const char*& data, std::uint32_t& size) {
+    data = out.arena.copy(text).data();
     size = static_cast<std::uint32_t>(text.size());
-    out.arena += text;
   };
-  while (reader.next(entry)) {
-    check_interrupted();
-    if (entry.header_offset >= stop) {
-      // A global header read on the way (perhaps just before this entry)
-      // counts even though this entry is not recorded.
-      out.global_header = reader.saw_global_header();
-      out.stopped_at = entry.header_offset;
-      return;
-    }
-    if (cancelled && cancelled->load(std::memory_order_relaxed)) return;
-    const std::optional<std::string> clean = clean_entry_path(entry.path);
-    if (!clean) {
-      out.usable = false;
-      return;
-    }
-    Record record;
-    record.header_offset = entry.header_offset;
-    record.layer = index;
-    const Change change = options.whiteouts ? classify_change(*clean) : Change{};
-    switch (change.kind) {
-      case ChangeKind::kMetadata: continue;  // never part of the tree
-      case ChangeKind::kInvalidWhiteout: out.usable = false; return;
-      case ChangeKind::kWhiteout:
-      case ChangeKind::kOpaque:
-        record.kind = change.kind == ChangeKind::kWhiteout ? RecordKind::kWhiteout : RecordKind::kOpaque;
-        store(change.target, record.target_begin, record.target_size);
-        break;
-      case ChangeKind::kEntry:
-        if (entry.type == tar::EntryType::kSymlink) record.kind = RecordKind::kLink;
-        if (entry.type == tar::EntryType::kHardlink) {
-          const std::optional<std::string> target = clean_entry_path(entry.link_target);
-          if (!target || target->empty()) {
-            out.usable = false;
-            return;
-          }
-          record.kind = RecordKind::kLink;
-          record.hardlink = true;
-          store(*target, record.target_begin, record.target_size);
-        }
-        break;
-    }
-    store(*clean, record.path_begin, record.path_size);
-    out.records.push_back(record);
+  // Most names are clean already: then nothing is copied but into the arena.
+  std::optional<std::string> cleaned;
+  if (!is_clean_entry_path(raw_path)) {
+    cleaned = clean_entry_path(raw_path);
+    if (!cleaned) return false;
+    raw_path = *cleaned;
   }
-  out.global_header = reader.saw_global_header();
+  const std::string_view clean = raw_path;
+  Record record;
+  record.header_offset = header_offset;
+  record.layer = index;
+  const Change change = options.whiteouts ? classify_change(clean) : Change{};
+  switch (change.kind) {
+    case ChangeKind::kMetadata: return true;  // never part of the tree
+    case ChangeKind::kInvalidWhiteout: return false;
+    case ChangeKind::kWhiteout:
+    case ChangeKind::kOpaque:
+      record.kind = change.kind == ChangeKind::kWhiteout ? RecordKind::kWhiteout : RecordKind::kOpaque;
+      store(change.target, record.target_data, record.target_size);
+      break;
+    case ChangeKind::kEntry:
+      if (type == tar::EntryType::kSymlink) record.kind = RecordKind::kLink;
+      if (type == tar::EntryType::kHardlink) {
+        const std::optional<std::string> target = clean_entry_path(link_target);
+        if (!target || target->empty()) return false;
+        record.kind = RecordKind::kLink;
+        record.hardlink = true;
+        store(*target, record.target_data, record.target_size);
+      }
+      break;
+  }
+  store(clean, record.path_data, record.path_size);
+  const auto slashes = static_cast<std::size_t>(std::count(clean.begin(), clean.end(), '/'));
+  if (slashes >= UINT16_MAX) return false;  // deeper than any path TarReader takes
+  record.hash_count = static_cast<std::uint16_t>(slashes + 1);
+  std::uint64_t* hashes = out.arena.allocate<std::uint64_t>(record.hash_count);
+  record.hashes = hashes;
+  std::uint64_t hash = kFnvOffset;
+  for (const char byte : clean) {
+    if (byte == '/') *hashes++ = hash;
+    hash = fnv_step(hash, byte);
+  }
+  *hashes = hash;
+  out.records.push_back(record);
+  return true;
 }
 
-// Where a second thread may start reading a layer: the first block after
-// `from` that reads as a ustar header. A guess: it may lie inside a file's
-// data (a tar stored in the image), which the first thread finds out when
-// it does not arrive exactly there.
-std::optional<std::uint64_t> guess_header_after(Bytes stream, std::uint64_t from) {
-  constexpr std::uint64_t kSearchBytes = std::uint64_t{16} << 20;
+// Reads the headers from `begin` until the first entry at or past `stop`.
+// Plain headers are read as blocks (tar/plain_header, layer/header_blocks);
+// from anything else (extension headers, the end, a malformed field)
+// TarReader reads on.
+void scan_stretch(const PathPlanLayer& layer, std::uint32_t index, std::uint64_t begin, std::uint64_t stop,
+                  const ApplyOptions& options, Stretch& out) {
+  HeaderBlocks blocks(layer.stream, layer.file);
+  std::uint64_t at = begin;
+  tar::PlainHeader plain;
+  std::string joined;
+  for (;;) {
+    check_interrupted();
+    const std::uint64_t size = layer.stream.size();
+    if (at <= size && size - at >= tar::kBlockSize &&
+        tar::read_plain_header(blocks.block(at), size - at - tar::kBlockSize, plain)) {
+      if (at >= stop) {
+        out.stopped_at = at;
+        return;
+      }
+      std::string_view path = plain.name;
+      if (!plain.prefix.empty()) {
+        joined.assign(plain.prefix).append("/").append(plain.name);
+        path = joined;
+      }
+      if (!record_entry(at, index, path, plain.type, plain.link_target, options, out)) {
+        out.usable = false;
+        return;
+      }
+      at += plain.entry_bytes;
+      continue;
+    }
+    MemorySource source(layer.stream, static_cast<std::size_t>(at));
+    tar::TarReader reader(source, layer.name);
+    tar::Entry entry;
+    for (;;) {
+      if (!reader.next(entry)) {
+        out.global_header = reader.saw_global_header();
+        return;
+      }
+      // A global header makes every entry after it depend on it: the whole
+      // plan answers (even when it came just before the stop).
+      if (reader.saw_global_header()) {
+        out.global_header = true;
+        return;
+      }
+      if (entry.header_offset >= stop) {
+        out.stopped_at = entry.header_offset;
+        return;
+      }
+      if (!record_entry(entry.header_offset, index, entry.path, entry.type, entry.link_target, options, out)) {
+        out.usable = false;
+        return;
+      }
+      const std::uint64_t data_end = entry.data_offset + entry.size_bytes;
+      const std::uint64_t next = (data_end + tar::kBlockSize - 1) / tar::kBlockSize * tar::kBlockSize;
+      // Back to plain headers, unless this entry's data or padding reach the
+      // end of the layer: how that ends is the reader's to say.
+      if (next <= layer.stream.size()) {
+        at = next;
+        break;
+      }
+      check_interrupted();
+    }
+  }
+}
+
+// How far after a cut a piece's first header is looked for. A cut mostly
+// falls in a large file (they hold most of the bytes), and reading on to
+// its end cost more than the pieces saved; where no header is that near,
+// the piece before simply goes on (measured on the synthetic image).
+constexpr std::uint64_t kGuessSearchBytes = std::uint64_t{256} << 10;
+
+// Where a piece of a layer may start (Records::scan): the first block in
+// [from, until) that reads as a ustar header. A guess: it may lie inside a
+// file's data (a tar stored in the image), which the walk of the piece
+// before finds out when it does not arrive exactly there.
+std::optional<std::uint64_t> guess_header_after(const PathPlanLayer& layer, std::uint64_t from, std::uint64_t until) {
+  HeaderBlocks blocks(layer.stream, layer.file);
   from = (from + tar::kBlockSize - 1) / tar::kBlockSize * tar::kBlockSize;
-  for (std::uint64_t at = from; at + tar::kBlockSize <= stream.size() && at < from + kSearchBytes;
-       at += tar::kBlockSize) {
+  for (std::uint64_t at = from; at + tar::kBlockSize <= layer.stream.size() && at < until; at += tar::kBlockSize) {
     tar::UstarHeader header;
-    std::memcpy(&header, stream.data() + at, tar::kBlockSize);
+    std::memcpy(&header, blocks.block(at), tar::kBlockSize);
     if (std::memcmp(header.magic, "ustar", 5) == 0 && tar::checksum_matches(header)) return at;
   }
   return std::nullopt;
 }
 
+// A stretch of one layer to read: from a header (the layer's start, or a
+// guess) up to the first entry at or past `stop`.
+struct Piece {
+  std::uint32_t layer = 0;
+  std::uint64_t begin = 0;
+  std::uint64_t stop = Stretch::kToTheEnd;
+  Stretch stretch;
+};
+
 class Records {
  public:
   /// Reads every header of every layer. False when an entry cannot be
   /// chosen on its own (the whole plan will tell what is wrong, if anything).
-  bool scan(const std::vector<PathPlanLayer>& layers, const ApplyOptions& options, std::size_t split_bytes) {
-    for (std::size_t index = 0; index < layers.size(); ++index) {
-      if (!scan_layer(layers[index], static_cast<std::uint32_t>(index), options, split_bytes)) return false;
+  bool scan(const std::vector<PathPlanLayer>& layers, const ApplyOptions& options, std::size_t piece_bytes) {
+    std::deque<Piece> pieces = cut_into_pieces(layers, piece_bytes);
+    read_pieces(layers, options, pieces);
+    // In archive order: a piece counts only where the walk before it
+    // arrived exactly at its start; elsewhere that stretch is read again.
+    std::size_t next = 0;
+    for (std::uint32_t index = 0; index < layers.size(); ++index) {
+      std::uint64_t at = 0;  // where this layer's walk has arrived
+      for (; next < pieces.size() && pieces[next].layer == index; ++next) {
+        Piece& piece = pieces[next];
+        if (at == Stretch::kToTheEnd) continue;  // the layer ended before this guess
+        if (piece.begin == at) {
+          if (piece.stretch.error) std::rethrow_exception(piece.stretch.error);
+        } else {
+          log(LogLevel::kDebug, "{}: offset {} is not where a header starts; read again from {}",
+              escape(layers[index].name), piece.begin, at);
+          piece.stretch = Stretch();
+          scan_stretch(layers[index], index, at, piece.stop, options, piece.stretch);
+        }
+        at = piece.stretch.stopped_at;
+        if (!append(std::move(piece.stretch))) return false;
+      }
     }
     return true;
   }
@@ -174,7 +287,12 @@ class Records {
       std::size_t operator()(std::uint64_t hash) const { return static_cast<std::size_t>(hash); }
     };
     std::unordered_map<std::uint64_t, LinkState, SameHash> links;  // every path a link entry named
+    // One bit per hash of those paths: most parents are no link's path,
+    // and the bit says so without a lookup.
+    std::vector<std::uint64_t> maybe_link(1024);
+    const auto bit = [&](std::uint64_t hash) -> std::uint64_t& { return maybe_link[(hash >> 6) % maybe_link.size()]; };
     const auto is_link = [&](std::uint64_t hash, std::string_view name) {
+      if (!(bit(hash) >> (hash & 63) & 1)) return false;
       const auto found = links.find(hash);
       return found != links.end() && found->second.now && found->second.path == name;
     };
@@ -186,93 +304,120 @@ class Records {
       }
       return false;
     };
-    for (const Record& record : records_) {
+    // through_link(path(record)), from the hashes made while scanning.
+    const auto parent_through_link = [&](const Record& record) {
+      const std::string_view name = record.path();
+      for (std::size_t i = 0; i + 1 < record.hash_count; ++i) {
+        const std::uint64_t hash = record.hashes[i];
+        if (!(bit(hash) >> (hash & 63) & 1)) continue;
+        const auto found = links.find(hash);
+        if (found == links.end() || !found->second.now) continue;
+        const std::string_view link = found->second.path;
+        if (name.size() > link.size() && name[link.size()] == '/' && name.starts_with(link)) return true;
+      }
+      return false;
+    };
+    // One record, in archive order; false when it does not land where named.
+    const auto lands = [&](const Record& record) {
       if (!links.empty()) {
-        if (through_link(path(record))) return false;
-        if ((record.hardlink || record.kind == RecordKind::kWhiteout) && through_link(target(record))) return false;
+        if (parent_through_link(record)) return false;
+        if ((record.hardlink || record.kind == RecordKind::kWhiteout) && through_link(record.target())) return false;
         if (record.kind == RecordKind::kOpaque &&
-            (is_link(fnv(target(record)), target(record)) || through_link(target(record)))) {
+            (is_link(fnv(record.target()), record.target()) || through_link(record.target()))) {
           return false;
         }
       }
+      const std::uint64_t path_hash = record.path_hash();
       if (record.kind == RecordKind::kLink) {
-        const auto [found, fresh] = links.try_emplace(fnv(path(record)), LinkState{path(record), true});
-        if (!fresh && found->second.path != path(record)) return false;  // two paths, one hash: play safe
+        const auto [found, fresh] = links.try_emplace(path_hash, LinkState{record.path(), true});
+        if (!fresh && found->second.path != record.path()) return false;  // two paths, one hash: play safe
         found->second.now = true;
+        bit(path_hash) |= std::uint64_t{1} << (path_hash & 63);
       } else if (record.kind == RecordKind::kEntry && !links.empty()) {
-        const auto found = links.find(fnv(path(record)));
-        if (found != links.end() && found->second.path == path(record)) found->second.now = false;
+        const auto found = links.find(path_hash);
+        if (found != links.end() && found->second.path == record.path()) found->second.now = false;
+      }
+      return true;
+    };
+    for (const Stretch& stretch : stretches_) {
+      for (const Record& record : stretch.records) {
+        if (!lands(record)) return false;
       }
     }
     return true;
   }
 
-  const std::vector<Record>& all() const { return records_; }
-  std::string_view path(const Record& record) const { return {arena_.data() + record.path_begin, record.path_size}; }
-  std::string_view target(const Record& record) const {
-    return {arena_.data() + record.target_begin, record.target_size};
+  /// Calls visit(record) for every record, in archive order.
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const Stretch& stretch : stretches_) {
+      for (const Record& record : stretch.records) visit(record);
+    }
+  }
+
+  std::size_t size() const {
+    std::size_t count = 0;
+    for (const Stretch& stretch : stretches_) count += stretch.records.size();
+    return count;
   }
 
  private:
-  // A large layer is read by two threads: this one from the start, another
-  // from a guessed header halfway; the second half counts only if this
-  // thread's walk arrives exactly at the guess, else it is read again here.
-  bool scan_layer(const PathPlanLayer& layer, std::uint32_t index, const ApplyOptions& options,
-                  std::size_t split_bytes) {
-    Stretch first;
-    const std::optional<std::uint64_t> guess =
-        layer.stream.size() >= split_bytes ? guess_header_after(layer.stream, layer.stream.size() / 2) : std::nullopt;
-    if (!guess) {
-      scan_stretch(layer, index, 0, Stretch::kToTheEnd, options, nullptr, first);
-      return append(std::move(first));
-    }
-    Stretch second;
-    std::atomic<bool> cancelled{false};
-    std::thread reader([&] {
-      try {
-        scan_stretch(layer, index, *guess, Stretch::kToTheEnd, options, &cancelled, second);
-      } catch (...) {
-        second.error = std::current_exception();
+  // Every layer, and a layer of piece_bytes or more in pieces of about
+  // that size, each from a guessed header on.
+  static std::deque<Piece> cut_into_pieces(const std::vector<PathPlanLayer>& layers, std::size_t piece_bytes) {
+    std::deque<Piece> pieces;
+    for (std::uint32_t index = 0; index < layers.size(); ++index) {
+      const std::uint64_t size = layers[index].stream.size();
+      pieces.push_back(Piece{index, 0, Stretch::kToTheEnd, {}});
+      for (std::uint64_t from = piece_bytes; size >= piece_bytes && from < size; from += piece_bytes) {
+        const std::optional<std::uint64_t> guess = guess_header_after(layers[index], from, from + std::min<std::uint64_t>(piece_bytes, kGuessSearchBytes));
+        if (!guess || *guess <= pieces.back().begin) continue;
+        pieces.back().stop = *guess;
+        pieces.push_back(Piece{index, *guess, Stretch::kToTheEnd, {}});
       }
-    });
-    try {
-      scan_stretch(layer, index, 0, *guess, options, nullptr, first);
-    } catch (...) {
-      cancelled = true;
-      reader.join();
-      throw;
     }
-    const bool arrived = first.stopped_at == *guess;
-    if (!arrived) cancelled = true;
-    log(LogLevel::kDebug, "{}: headers read from offset {} on by a second thread: {}", escape(layer.name), *guess,
-        arrived ? "used" : "not at a header, read again");
-    reader.join();
-    if (!append(std::move(first))) return false;
-    if (arrived) {
-      if (second.error) std::rethrow_exception(second.error);
-      return append(std::move(second));
+    return pieces;
+  }
+
+  // Reads every piece, on this thread and on others, each taking the next
+  // piece not yet taken. A failure is kept with its piece: it counts only
+  // if that piece does (scan).
+  static void read_pieces(const std::vector<PathPlanLayer>& layers, const ApplyOptions& options,
+                          std::deque<Piece>& pieces) {
+    std::atomic<std::size_t> next_piece{0};
+    const auto read = [&] {
+      for (std::size_t taken; (taken = next_piece.fetch_add(1)) < pieces.size();) {
+        Piece& piece = pieces[taken];
+        try {
+          scan_stretch(layers[piece.layer], piece.layer, piece.begin, piece.stop, options, piece.stretch);
+        } catch (...) {
+          piece.stretch.error = std::current_exception();
+        }
+      }
+    };
+    const unsigned cores = std::max(1U, std::min(4U, std::thread::hardware_concurrency()));
+    std::vector<std::thread> helpers;
+    for (unsigned i = 1; i < cores && i < pieces.size(); ++i) {
+      try {
+        helpers.emplace_back(read);
+      } catch (const std::system_error&) {
+        break;  // fewer threads read the same pieces
+      }
     }
-    if (first.stopped_at == Stretch::kToTheEnd) return true;  // the layer ended before the guess
-    Stretch rest;
-    scan_stretch(layer, index, first.stopped_at, Stretch::kToTheEnd, options, nullptr, rest);
-    return append(std::move(rest));
+    read();
+    for (std::thread& helper : helpers) helper.join();
   }
 
   // Adds a stretch's records after those read so far.
   bool append(Stretch&& stretch) {
     if (!stretch.usable || stretch.global_header) return false;
-    const std::size_t base = arena_.size();
-    arena_ += stretch.arena;
-    for (Record& record : stretch.records) {
-      record.path_begin += base;
-      record.target_begin += base;
-      records_.push_back(record);
-    }
+    stretches_.push_back(std::move(stretch));
     return true;
   }
 
-  std::vector<Record> records_;
-  std::string arena_;  // every clean path and target, back to back
+  // A deque: it never moves a stretch; moving one in keeps its records
+  // and arena where they are.
+  std::deque<Stretch> stretches_;
 };
 
 // The paths the plan must get right, with every parent of each ("" is the
@@ -286,6 +431,7 @@ class RelevantPaths {
       if (!index_.count(path)) {
         const std::string& kept = *owned_.insert(std::string(path)).first;
         index_.insert(kept);
+        hashes_.insert(fnv(kept));
         grew = true;
       }
       if (path.empty()) return grew;
@@ -293,66 +439,62 @@ class RelevantPaths {
       path = slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
     }
   }
-  bool contains(std::string_view path) const { return index_.count(path) != 0; }
+  bool contains(std::string_view path) const { return contains(path, fnv(path)); }
+  /// The same, given fnv(path): most paths are told apart by it alone.
+  bool contains(std::string_view path, std::uint64_t hash) const {
+    return hashes_.count(hash) != 0 && index_.count(path) != 0;
+  }
 
  private:
   std::set<std::string> owned_;  // node-based: the views in index_ stay valid
   std::unordered_set<std::string_view> index_;
+  std::unordered_set<std::uint64_t> hashes_;
 };
 
 // The records a lookup through `relevant` depends on, in archive order:
 // the entries at relevant paths, the whiteouts and opaque markers of
 // relevant paths, and (because a whiteout spares what its own layer wrote)
 // that layer's entries below them. Hardlink targets become relevant too.
-std::vector<std::size_t> choose(const Records& records, RelevantPaths& relevant) {
-  const std::vector<Record>& all = records.all();
+std::vector<const Record*> choose(const Records& records, RelevantPaths& relevant) {
   for (;;) {
-    std::vector<bool> chosen(all.size());
     std::vector<std::pair<std::uint32_t, std::string_view>> hiders;  // (layer, what it hides)
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      const Record& record = all[i];
-      if (record.kind == RecordKind::kWhiteout || record.kind == RecordKind::kOpaque) {
-        if (relevant.contains(records.target(record))) {
-          chosen[i] = true;
-          hiders.emplace_back(record.layer, records.target(record));
-        }
-      } else {
-        chosen[i] = relevant.contains(records.path(record));
+    records.for_each([&](const Record& record) {
+      if ((record.kind == RecordKind::kWhiteout || record.kind == RecordKind::kOpaque) &&
+          relevant.contains(record.target())) {
+        hiders.emplace_back(record.layer, record.target());
       }
-    }
-    if (!hiders.empty()) {
-      for (std::size_t i = 0; i < all.size(); ++i) {
-        if (chosen[i]) continue;
-        for (const auto& hider : hiders) {
-          if (hider.first == all[i].layer && is_same_or_below(records.path(all[i]), hider.second)) {
-            chosen[i] = true;
-            break;
-          }
-        }
+    });
+    const auto below_hider = [&](const Record& record) {
+      for (const auto& [layer, hidden] : hiders) {
+        if (layer == record.layer && is_same_or_below(record.path(), hidden)) return true;
       }
-    }
+      return false;
+    };
     bool grew = false;
-    std::vector<std::size_t> indices;
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      if (!chosen[i]) continue;
-      indices.push_back(i);
-      if (all[i].hardlink) grew = relevant.add(records.target(all[i])) || grew;
-    }
-    if (!grew) return indices;
+    std::vector<const Record*> chosen;
+    records.for_each([&](const Record& record) {
+      const bool hider = record.kind == RecordKind::kWhiteout || record.kind == RecordKind::kOpaque;
+      const bool relevant_here = hider ? relevant.contains(record.target())
+                                       : relevant.contains(record.path(), record.path_hash());
+      if (!relevant_here && (hiders.empty() || !below_hider(record))) return;
+      chosen.push_back(&record);
+      if (record.hardlink) grew = relevant.add(record.target()) || grew;
+    });
+    if (!grew) return chosen;
   }
 }
 
 // The chosen entries, read again from their headers and applied by the
 // rules every plan follows.
-std::unique_ptr<FinalTree> apply_chosen(const std::vector<PathPlanLayer>& layers, const Records& records,
-                                        const std::vector<std::size_t>& chosen, const ApplyOptions& options) {
+std::unique_ptr<FinalTree> apply_chosen(const std::vector<PathPlanLayer>& layers,
+                                        const std::vector<const Record*>& chosen, const ApplyOptions& options) {
   auto tree = std::make_unique<FinalTree>();
   ApplyStats stats;
   std::size_t next = 0;
   for (std::size_t index = 0; index < layers.size(); ++index) {
     EntryApplier applier(index, layers[index].name, *tree, options);
-    for (; next < chosen.size() && records.all()[chosen[next]].layer == index; ++next) {
-      const Record& record = records.all()[chosen[next]];
+    for (; next < chosen.size() && chosen[next]->layer == index; ++next) {
+      const Record& record = *chosen[next];
       MemorySource source(layers[index].stream, static_cast<std::size_t>(record.header_offset));
       tar::TarReader reader(source, layers[index].name);
       tar::Entry entry;
@@ -360,7 +502,7 @@ std::unique_ptr<FinalTree> apply_chosen(const std::vector<PathPlanLayer>& layers
         throw FormatError(fmt::format("{}: the entry at offset {} is gone", escape(layers[index].name),
                                       record.header_offset));
       }
-      applier.apply(entry, std::string(records.path(record)), reader, stats);
+      applier.apply(entry, std::string(record.path()), reader, stats);
     }
   }
   tree->finish();
@@ -370,9 +512,9 @@ std::unique_ptr<FinalTree> apply_chosen(const std::vector<PathPlanLayer>& layers
 }  // namespace
 
 std::unique_ptr<FinalTree> plan_for_path(const std::vector<PathPlanLayer>& layers, std::string_view raw_path,
-                                         const ApplyOptions& options, std::size_t split_bytes) {
+                                         const ApplyOptions& options, std::size_t piece_bytes) {
   Records records;
-  if (!records.scan(layers, options, split_bytes)) {
+  if (!records.scan(layers, options, piece_bytes)) {
     log(LogLevel::kDebug, "--cat: an entry cannot be read on its own; planning the whole tree");
     return nullptr;
   }
@@ -385,14 +527,14 @@ std::unique_ptr<FinalTree> plan_for_path(const std::vector<PathPlanLayer>& layer
   // A first guess; the lookup below names every path it really needs.
   if (const std::optional<std::string> clean = clean_entry_path(raw_path)) relevant.add(*clean);
   for (int round = 0; round < kMaxRounds; ++round) {
-    const std::vector<std::size_t> chosen = choose(records, relevant);
-    std::unique_ptr<FinalTree> tree = apply_chosen(layers, records, chosen, options);
+    const std::vector<const Record*> chosen = choose(records, relevant);
+    std::unique_ptr<FinalTree> tree = apply_chosen(layers, chosen, options);
     std::vector<std::string> probed;
     tree->lookup(raw_path, true, &probed);
     bool grew = false;
     for (const std::string& path : probed) grew = relevant.add(path) || grew;
     if (!grew) {
-      log(LogLevel::kDebug, "--cat: planned {} of {} entries in {} rounds", chosen.size(), records.all().size(),
+      log(LogLevel::kDebug, "--cat: planned {} of {} entries in {} rounds", chosen.size(), records.size(),
           round + 1);
       return tree;
     }

@@ -35,7 +35,7 @@ std::vector<LayerBlob> find_layer_blobs(const archive::MemberIndex& index, const
                                     layer.media_type.find("foreign") != std::string::npos ? " (a foreign layer)" : ""));
     }
     const Bytes blob = index.data(*member);
-    blobs.push_back(LayerBlob{&layer, blob, layer::detect_compression(blob)});
+    blobs.push_back(LayerBlob{&layer, blob, layer::detect_compression(blob), index.file_range(*member)});
   }
   return blobs;
 }

@@ -4,6 +4,7 @@
 // BlobVerifier checks on another core while an output is written.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "archive/index.hpp"
@@ -11,6 +12,7 @@
 #include "layer/blob_verifier.hpp"
 #include "layer/decompress.hpp"
 #include "util/bytes.hpp"
+#include "util/file_range.hpp"
 
 namespace undocker {
 
@@ -18,6 +20,7 @@ struct LayerBlob {
   const image::Layer* layer;
   Bytes blob;
   layer::Compression compression;
+  std::optional<FileRange> file;  // where blob lies in the archive's file, when known
 };
 
 /// Checks the manifest and config digests (small: before anything is

@@ -53,7 +53,7 @@ std::unique_ptr<layer::FinalTree> plan_for_path(const cli::Options& options, con
   std::vector<layer::PathPlanLayer> layers;
   for (const LayerBlob& item : blobs) {
     if (item.compression != layer::Compression::kNone) return nullptr;
-    layers.push_back(layer::PathPlanLayer{item.blob, item.layer->member});
+    layers.push_back(layer::PathPlanLayer{item.blob, item.layer->member, item.file});
   }
   StepTimer timer("plan_path");
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};

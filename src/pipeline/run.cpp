@@ -91,7 +91,7 @@ void run_speculating(const cli::Options& options, fs::OutputPlace place) {
   std::unique_ptr<archive::MemberIndex> index;
   {
     StepTimer timer("index_members");
-    index = std::make_unique<archive::MemberIndex>(mapping.bytes(), spool.name());
+    index = std::make_unique<archive::MemberIndex>(mapping.bytes(), spool.name(), spool.fd());
   }
   const image::ImageArchive images = image::load_images(*index);
   const image::SelectedImage selected = image::select_image(images, options.image, options.platform);
@@ -125,7 +125,7 @@ void run(const cli::Options& options) {
   {
     StepTimer timer("index_members");
     index = input->is_directory() ? archive::MemberIndex::open_directory(input->release_fd(), input->name())
-                                  : std::make_unique<archive::MemberIndex>(mapping->bytes(), input->name());
+                                  : std::make_unique<archive::MemberIndex>(mapping->bytes(), input->name(), input->fd());
   }
   // Tell the format from the members and read every image's manifest.
   const image::ImageArchive images = image::load_images(*index);

@@ -27,6 +27,19 @@ std::optional<std::string> clean_entry_path(std::string_view raw) {
   return clean;
 }
 
+bool is_clean_entry_path(std::string_view raw) {
+  if (raw.empty()) return true;
+  std::size_t begin = 0;
+  for (;;) {
+    std::size_t end = raw.find('/', begin);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view part = raw.substr(begin, end - begin);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == raw.size()) return true;
+    begin = end + 1;
+  }
+}
+
 std::deque<std::string> split_components(std::string_view path) {
   std::deque<std::string> parts;
   std::size_t begin = 0;

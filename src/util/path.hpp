@@ -17,6 +17,11 @@ namespace undocker {
 /// root itself.
 std::optional<std::string> clean_entry_path(std::string_view raw_path);
 
+/// True when clean_entry_path(raw_path) would return raw_path itself: no
+/// leading or trailing "/", no "//", no "." or ".." component. Most names
+/// in a layer are; a caller can then skip the copy.
+bool is_clean_entry_path(std::string_view raw_path);
+
 /// The non-empty components of a path, in order ("/a//b/" → a, b); "."
 /// and ".." are kept, for a resolver to interpret.
 std::deque<std::string> split_components(std::string_view path);

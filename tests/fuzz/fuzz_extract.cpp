@@ -87,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     whole.walk([&](const std::string& path, std::uint32_t) {
       if (paths.size() < 32) paths.push_back(path);
     });
-    const std::vector<undocker::layer::PathPlanLayer> layers{{bytes, "fuzz-layer"}, {bytes, "fuzz-layer"}};
+    const std::vector<undocker::layer::PathPlanLayer> layers{{bytes, "fuzz-layer", std::nullopt},
+                                                                    {bytes, "fuzz-layer", std::nullopt}};
     for (const std::string& path : paths) {
       std::unique_ptr<undocker::layer::FinalTree> planned;
       try {

@@ -4,9 +4,13 @@
 // finds as a regular file must be exactly what the whole plan finds there.
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layer/apply.hpp"
@@ -39,6 +43,30 @@ std::optional<FinalTree> whole_plan(const std::vector<TarBuilder>& layers) {
   return tree;
 }
 
+// Layers written one after another into an anonymous file, 100 bytes in.
+class LayersFile {
+ public:
+  explicit LayersFile(const std::vector<TarBuilder>& layers) : fd_(memfd_create("layers", MFD_CLOEXEC)) {
+    REQUIRE(fd_ >= 0);
+    std::uint64_t offset = 100;
+    REQUIRE(pwrite(fd_, std::string(100, 'j').data(), 100, 0) == 100);
+    for (const TarBuilder& layer : layers) {
+      offsets_.push_back(offset);
+      const auto size = static_cast<ssize_t>(layer.bytes().size());
+      REQUIRE(pwrite(fd_, layer.bytes().data(), layer.bytes().size(), static_cast<off_t>(offset)) == size);
+      offset += layer.bytes().size();
+    }
+  }
+  ~LayersFile() { close(fd_); }
+  LayersFile(const LayersFile&) = delete;
+  LayersFile& operator=(const LayersFile&) = delete;
+  FileRange range(std::size_t index) const { return FileRange{fd_, offsets_[index]}; }
+
+ private:
+  int fd_;
+  std::vector<std::uint64_t> offsets_;
+};
+
 }  // namespace
 
 TEST_SUITE_BEGIN("layer::path_plan");
@@ -54,20 +82,29 @@ TEST_CASE("the plan of one path finds exactly the file the whole plan finds, on 
     ++whole_plans;
     std::vector<PathPlanLayer> plan_layers;
     for (const TarBuilder& layer : layers) {
-      plan_layers.push_back(PathPlanLayer{Bytes(layer.bytes().data(), layer.bytes().size()), "layer"});
+      plan_layers.push_back(PathPlanLayer{Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt});
     }
+    // The same layers, their headers read from a file that holds them one
+    // after another (as an archive does), with a small pread window.
+    const LayersFile file(layers);
+    std::vector<PathPlanLayer> file_layers = plan_layers;
+    for (std::size_t index = 0; index < layers.size(); ++index) file_layers[index].file = file.range(index);
     // Every name of the final tree, and paths through symlinks.
     std::vector<std::string> queries;
     whole->walk([&](const std::string& name, std::uint32_t) { queries.push_back(name); });
     for (int extra = 0; extra < 4; ++extra) queries.push_back(random_target(random));
     for (const std::string& path : queries) {
       const FinalTree::Lookup expected = whole->lookup(path, true);
-      // Once read by one thread, once with every layer split between two.
-      for (const std::size_t split : {kSplitLayerBytes, std::size_t{512}}) {
+      // Once read whole, once with every layer cut in pieces of 512 bytes
+      // (a guess at every block that looks like a header), and once more
+      // so with headers read from the file.
+      for (const auto& [piece, from_file] : {std::pair{kPieceBytes, false}, std::pair{std::size_t{512}, false},
+                                             std::pair{std::size_t{512}, true}}) {
         CAPTURE(round);
         CAPTURE(path);
+        CAPTURE(from_file);
         std::unique_ptr<FinalTree> planned;
-        REQUIRE_NOTHROW(planned = plan_for_path(plan_layers, path, ApplyOptions{}, split));
+        REQUIRE_NOTHROW(planned = plan_for_path(from_file ? file_layers : plan_layers, path, ApplyOptions{}, piece));
         if (!planned) continue;
         const FinalTree::Lookup found = planned->lookup(path, true);
         if (!found.found || planned->inode(found.inode).type != tar::EntryType::kFile) continue;
@@ -81,13 +118,33 @@ TEST_CASE("the plan of one path finds exactly the file the whole plan finds, on 
         CHECK(got.data_offset == want.data_offset);
         CHECK(got.stored_bytes == want.stored_bytes);
         CHECK(got.size_bytes == want.size_bytes);
-        if (split == kSplitLayerBytes) ++files_found;
+        if (piece == kPieceBytes) ++files_found;
       }
     }
   }
   // The comparison must have had something to compare.
   CHECK(whole_plans > 1400);
   CHECK(files_found > 1500);
+}
+
+TEST_CASE("a piece guessed inside a file's data is read again from where the walk arrived") {
+  // A file holding a tar of its own: its headers look like a layer's, and
+  // the first one's size swallows the real entries after the file.
+  TarBuilder inner;
+  inner.add(test::Header{.name = "fake/big", .size = test::Number(1 << 20)}).file("fake/small", "x").end();
+  const std::string inner_bytes(inner.bytes().begin(), inner.bytes().end());
+  TarBuilder layer;
+  layer.directory("etc/").file("etc/archive.tar", inner_bytes).file("etc/passwd", "root:x:0:0").end();
+  const std::vector<PathPlanLayer> layers = {{Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
+  for (const std::size_t piece : {std::size_t{512}, std::size_t{1024}, kPieceBytes}) {
+    CAPTURE(piece);
+    const std::unique_ptr<FinalTree> tree = plan_for_path(layers, "/etc/passwd", ApplyOptions{}, piece);
+    REQUIRE(tree);
+    const FinalTree::Lookup found = tree->lookup("/etc/passwd", true);
+    REQUIRE(found.found);
+    CHECK(tree->inode(found.inode).size_bytes == 10);
+    CHECK_FALSE(tree->lookup("fake/small", false).found);
+  }
 }
 
 TEST_CASE("a symlink the archive made on the way leaves the choice to the whole plan") {
@@ -97,15 +154,15 @@ TEST_CASE("a symlink the archive made on the way leaves the choice to the whole 
   // Lands in usr/lib/libc.so through the symlink: not where it names.
   top.file("lib/libc.so", "elf").end();
   const std::vector<PathPlanLayer> layers = {
-      {Bytes(bottom.bytes().data(), bottom.bytes().size()), "bottom"},
-      {Bytes(top.bytes().data(), top.bytes().size()), "top"}};
+      {Bytes(bottom.bytes().data(), bottom.bytes().size()), "bottom", std::nullopt},
+      {Bytes(top.bytes().data(), top.bytes().size()), "top", std::nullopt}};
   CHECK(plan_for_path(layers, "/usr/lib/libc.so", ApplyOptions{}) == nullptr);
 }
 
 TEST_CASE("a pax global header leaves the choice to the whole plan") {
   TarBuilder layer;
   layer.pax_global({{"uid", "7"}}).file("etc/passwd", "root").end();
-  const std::vector<PathPlanLayer> layers = {{Bytes(layer.bytes().data(), layer.bytes().size()), "layer"}};
+  const std::vector<PathPlanLayer> layers = {{Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
   CHECK(plan_for_path(layers, "/etc/passwd", ApplyOptions{}) == nullptr);
 }
 
@@ -116,8 +173,8 @@ TEST_CASE("only the entries a path depends on are planned") {
   TarBuilder top;
   top.file("usr/os-release", "ID=test").file("usr/.wh.big", "").end();
   const std::vector<PathPlanLayer> layers = {
-      {Bytes(bottom.bytes().data(), bottom.bytes().size()), "bottom"},
-      {Bytes(top.bytes().data(), top.bytes().size()), "top"}};
+      {Bytes(bottom.bytes().data(), bottom.bytes().size()), "bottom", std::nullopt},
+      {Bytes(top.bytes().data(), top.bytes().size()), "top", std::nullopt}};
   const std::unique_ptr<FinalTree> tree = plan_for_path(layers, "/etc/os-release", ApplyOptions{});
   REQUIRE(tree);
   const FinalTree::Lookup found = tree->lookup("/etc/os-release", true);

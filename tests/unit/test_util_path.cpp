@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "archive/index.hpp"
 #include "util/path.hpp"
@@ -93,6 +94,25 @@ TEST_CASE("clean_entry_path: a cleaned path cleans to itself") {
     CAPTURE(sample.raw);
     CHECK(clean_entry_path(*sample.clean) == std::string(*sample.clean));
   }
+}
+
+TEST_CASE("is_clean_entry_path: true exactly when cleaning changes nothing") {
+  const auto agrees = [](const std::string& raw) {
+    CAPTURE(raw);
+    const std::optional<std::string> clean = clean_entry_path(raw);
+    CHECK(is_clean_entry_path(raw) == (clean && *clean == raw));
+  };
+  for (const CleanCase& sample : kCleanCases) agrees(std::string(sample.raw));
+  // Every name of up to 7 bytes over the bytes that matter to cleaning.
+  std::vector<std::string> names{""};
+  for (std::size_t first = 0, length = 0; length < 7; ++length) {
+    const std::size_t last = names.size();
+    for (std::size_t i = first; i < last; ++i) {
+      for (const char byte : {'a', '.', '/'}) names.push_back(names[i] + byte);
+    }
+    first = last;
+  }
+  for (const std::string& name : names) agrees(name);
 }
 
 TEST_CASE("clean_entry_path: long and deep names") {

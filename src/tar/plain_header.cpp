@@ -1,0 +1,65 @@
+#include "tar/plain_header.hpp"
+
+#include <cstring>
+
+#include "tar/header.hpp"
+#include "util/limits.hpp"
+
+namespace undocker::tar {
+
+namespace {
+
+// The type flags TarReader reads without any other block (reader.cpp).
+bool plain_type(char typeflag, EntryType& type, bool& header_only) {
+  header_only = true;
+  switch (typeflag) {
+    case '0': case '\0': case '7': type = EntryType::kFile; header_only = false; return true;
+    case '1': type = EntryType::kHardlink; return true;
+    case '2': type = EntryType::kSymlink; return true;
+    case '3': type = EntryType::kCharDevice; return true;
+    case '4': type = EntryType::kBlockDevice; return true;
+    case '5': type = EntryType::kDirectory; return true;
+    case '6': type = EntryType::kFifo; return true;
+    default: return false;
+  }
+}
+
+bool valid_id(const std::optional<std::int64_t>& id) { return id && *id >= 0 && *id <= UINT32_MAX - 1; }
+
+bool valid_device_number(const std::optional<std::int64_t>& number) {
+  return number && *number >= 0 && *number <= UINT32_MAX;
+}
+
+}  // namespace
+
+bool read_plain_header(const std::uint8_t* block, std::uint64_t bytes_after, PlainHeader& out) {
+  // Fields are read in place: UstarHeader is char arrays only, aligned to
+  // nothing.
+  const auto& header = *reinterpret_cast<const UstarHeader*>(block);
+  bool header_only = true;
+  // A zero block fails the checksum (its field does not read as 256).
+  if (!plain_type(header.typeflag, out.type, header_only) || !checksum_matches(header)) return false;
+  const std::optional<std::int64_t> size = parse_number(header.size);
+  if (!size || *size < 0 || static_cast<std::uint64_t>(*size) > limits::kMaxEntryBytes) return false;
+  const std::optional<std::int64_t> mode = parse_number(header.mode);
+  if (!mode || *mode < 0 || !valid_id(parse_number(header.uid)) || !valid_id(parse_number(header.gid)) ||
+      !parse_number(header.mtime)) {
+    return false;
+  }
+  if ((out.type == EntryType::kCharDevice || out.type == EntryType::kBlockDevice) &&
+      (!valid_device_number(parse_number(header.devmajor)) || !valid_device_number(parse_number(header.devminor)))) {
+    return false;
+  }
+  out.name = field_string(header.name);
+  // As TarReader: the prefix field exists only in POSIX ustar headers.
+  out.prefix = is_ustar(header) ? field_string(header.prefix) : std::string_view();
+  if (out.name.empty() && out.prefix.empty()) return false;
+  out.link_target = field_string(header.linkname);
+  const std::uint64_t data_bytes = header_only ? 0 : static_cast<std::uint64_t>(*size);
+  const std::uint64_t padded = (data_bytes + kBlockSize - 1) / kBlockSize * kBlockSize;
+  if (padded > bytes_after) return false;  // TarReader tells a cut entry from an unpadded last one
+  out.entry_bytes = kBlockSize + padded;
+  return true;
+}
+
+}  // namespace undocker::tar
