@@ -11,7 +11,8 @@
 - Suite / Check: one line per check, `N passed, M failed[, K skipped]` at
   the end (`: all skipped` when nothing ran), exit 1 on failure and 77 when
   everything was skipped; each check gets a scratch directory that is
-  removed when it passes and kept (path printed) when not.
+  removed when it passes and kept (path printed) when not;
+  main_sharing_work() does the same for a directory all checks share.
 - Sentinels: a directory beside DIR whose snapshot must not change.
 
 The binary comes from argv[1] or the environment variable UNDOCKER.
@@ -847,6 +848,20 @@ def skip_suite(reason):
     print(f"SKIP: {reason}")
     print(closing_line(0, 0, reason=reason))
     return SKIP
+
+
+def main_sharing_work(suite, setup, work, kept="trees"):
+    """suite.main(setup) for a suite whose checks share one directory besides
+    their own (work(): its path, made by setup; None before): removed when
+    nothing failed, kept and its path printed when something did."""
+    code = suite.main(setup)
+    directory = work()
+    if directory and os.path.isdir(directory):
+        if code in (0, SKIP):
+            _rmtree(directory)
+        else:
+            print(f"{kept} kept in {directory}")
+    return code
 
 
 def _rmtree(path):

@@ -49,6 +49,8 @@ complete, under a lock:
 debootstrap uses the bookworm mirror of /etc/apt/sources.list* (or
 DEBIAN_MIRROR) and is tried twice (a mirror's hiccup); a second failure
 raises BuildError with the tail of its log, and so does any other step.
+image(), for the suites, builds or finds it once per process and turns a
+BuildError into common.Failure.
 """
 import fcntl
 import glob
@@ -65,6 +67,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import common  # noqa: E402
 import sparse_members  # noqa: E402
 
 CACHE = os.environ.get("UNDOCKER_TEST_CACHE") or "/var/cache/undocker-tests"
@@ -265,6 +268,21 @@ def ensure_image():
     for name in ("layout", "docker_archive", "oci_archive"):
         image[name] = os.path.join(directory, image[name])
     return image
+
+
+_image = None  # what image() answered first
+
+
+def image():
+    """ensure_image() once per process, for a suite's checks: a BuildError
+    fails the check that asked, with the build's words."""
+    global _image
+    if _image is None:
+        try:
+            _image = ensure_image()
+        except BuildError as error:
+            raise common.Failure(str(error)) from None
+    return _image
 
 
 def _build_image(tarball, directory):

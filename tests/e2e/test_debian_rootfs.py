@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import Suite, Failure, run_undocker, compare_trees, _rmtree  # noqa: E402
+from common import Suite, Failure, main_sharing_work, run_undocker, compare_trees, _rmtree  # noqa: E402
 import debian_image  # noqa: E402
 from debian_image import (T3, T4, CAP_NET_RAW_EP, CAP_NET_BIND_EP, SPARSE_FILES, SPARSE_SIZE,  # noqa: E402
                           SPARSE_SEGMENTS)
@@ -459,15 +459,5 @@ def _(t):
            "a .wh. entry reached the tree")
 
 
-def main():
-    code = suite.main(setup)
-    if State.work:
-        if code == 0:
-            _rmtree(State.work)
-        else:
-            print(f"trees kept in {State.work}")
-    return code
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_sharing_work(suite, setup, lambda: State.work))

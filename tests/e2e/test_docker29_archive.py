@@ -24,8 +24,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import Suite, Failure, fixture, run_undocker  # noqa: E402
+from common import Suite, Failure, fixture, main_sharing_work, run_undocker  # noqa: E402
 import debian_image  # noqa: E402
+from debian_image import image  # noqa: E402
 
 suite = Suite("docker29")
 SCRIPT = os.path.join(common.ROOT, "bench", "docker29-archive.py")
@@ -35,7 +36,6 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 class State:
-    image = None
     archive = None      # the Docker 29-shaped archive
     work = None         # its directory
     reference = None    # umoci's rootfs of the same image
@@ -49,15 +49,6 @@ def setup():
     State.work = tempfile.mkdtemp(prefix="undocker-e2e-docker29-", dir=suite.base)
     os.makedirs(os.path.join(State.work, "tmp"))
     return None
-
-
-def image():
-    if State.image is None:
-        try:
-            State.image = debian_image.ensure_image()
-        except debian_image.BuildError as error:
-            raise Failure(str(error)) from None
-    return State.image
 
 
 def archive(t):
@@ -169,17 +160,5 @@ def _(t):
     t.trees_equal(State.tree, out)
 
 
-def main():
-    # The archive and the trees are shared by the checks, in State.work:
-    # removed when everything passed, kept otherwise.
-    code = suite.main(setup)
-    if State.work and os.path.isdir(State.work):
-        if code == 0:
-            common._rmtree(State.work)
-        else:
-            print(f"archive and trees kept in {State.work}")
-    return code
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_sharing_work(suite, setup, lambda: State.work, kept="archive and trees"))

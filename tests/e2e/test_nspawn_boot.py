@@ -35,8 +35,9 @@ import tarfile
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Suite, Failure, Layer, run_undocker, sha256_hex, _rmtree  # noqa: E402
+from common import Suite, Failure, Layer, main_sharing_work, run_undocker, sha256_hex, _rmtree  # noqa: E402
 import debian_image  # noqa: E402
+from debian_image import image  # noqa: E402
 
 suite = Suite("nspawn")
 NSPAWN_BASE = ["systemd-nspawn", "--register=no", "--keep-unit", "-q", "--pipe"]
@@ -63,7 +64,6 @@ APP_OUTPUT = ("user=app uid=1000\npwd=/srv/work\ngreeting=hello from the config\
 
 class State:
     work = None
-    image = None
     app_archive = None
 
 
@@ -104,15 +104,6 @@ def expect(proc, rc, stdout, what):
     if proc.returncode != rc or proc.stdout != stdout:
         raise Failure(f"{what}: expected exit {rc} and stdout {stdout!r}\n"
                       f"got exit {proc.returncode}, stdout {proc.stdout!r}\nstderr {proc.stderr[-2000:]!r}")
-
-
-def image():
-    if State.image is None:
-        try:
-            State.image = debian_image.ensure_image()
-        except debian_image.BuildError as error:
-            raise Failure(str(error)) from None
-    return State.image
 
 
 def undocker(args):
@@ -225,15 +216,5 @@ def _(t):
     os.unlink(root + ".nspawn")
 
 
-def main():
-    code = suite.main(setup)
-    if State.work:
-        if code in (0, 77):
-            _rmtree(State.work)
-        else:
-            print(f"trees kept in {State.work}")
-    return code
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_sharing_work(suite, setup, lambda: State.work))

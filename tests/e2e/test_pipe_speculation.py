@@ -12,23 +12,27 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Suite, Image, Layer, docker_archive, docker25_archive, layers_docker_archive,  # noqa: E402
-                    legacy_archive, fixture)
+from common import (FIXTURES, Image, Layer, Skip, Suite, as_bytes, docker_archive, docker25_archive,  # noqa: E402
+                    fixture, layers_docker_archive, legacy_archive, _rmtree)
 
 suite = Suite("pipe_speculation")
 
 
-def pipe_equals_file(t, archive, *extra):
-    """The -f tree, then the pipe's with speculation on and off: all equal."""
-    reference = t.path("ref")
-    t.extract(archive, *extra, out=reference)
-    for speculate in ("1", "0"):
-        out = t.path(f"pipe{speculate}")
-        result = t.run(["-o", out, *extra], pipe_from=archive, env={"UNDOCKER_SPECULATE": speculate})
-        t.expect_rc(result, 0)
-        # The root's mtime is the run's own where no layer describes it.
-        t.trees_equal(reference, out, root_ignore=("mtime",))
-        t.tmp_empty()
+def pipe_equals_file(t, archive, images=()):
+    """The -f tree, then the pipe's with speculation on and off: all equal; for
+    each IMAGE in turn (none: the archive's only image). Equal trees go at once."""
+    for extra in [[image] for image in images] or [[]]:
+        reference = t.path("ref")
+        t.extract(archive, *extra, out=reference)
+        for speculate in ("1", "0"):
+            out = t.path(f"pipe{speculate}")
+            result = t.run(["-o", out, *extra], pipe_from=archive, env={"UNDOCKER_SPECULATE": speculate})
+            t.expect_rc(result, 0)
+            # The root's mtime is the run's own where no layer describes it.
+            t.trees_equal(reference, out, root_ignore=("mtime",))
+            t.tmp_empty()
+        for name in ("ref", "pipe1", "pipe0"):
+            _rmtree(t.path(name))
 
 
 def stacked_layers():
@@ -39,70 +43,47 @@ def stacked_layers():
             Layer().file("top", "t" * 70000).symlink("link", "etc/a")]
 
 
-@suite.check("fixtures: every real archive, pipe = file")
-def _(t):
-    names = ["dive-test-docker-image.tar", "dive-test-oci-gzip-image.tar", "dive-test-oci-uncompressed-image.tar",
-             "dive-test-oci-zstd-image.tar", "dive-test-oci-estargz-image.tar", "ggcr-hello-world-v25.tar"]
-    found = [name for name in names if os.path.exists(fixture(name))]
-    if not found:
-        from common import Skip
-        raise Skip("no fixtures in /work/shared/fixtures/real")
-    for name in found:
-        pipe_equals_file(t, fixture(name))
-        for d in ("ref", "pipe1", "pipe0"):
-            os.system(f"rm -rf {t.path(d)}")
-
-
-@suite.check("fixtures: multi-image bundle with IMAGE, pipe = file")
-def _(t):
-    archive = fixture("ggcr-test_bundle.tar")
-    if not os.path.exists(archive):
-        from common import Skip
-        raise Skip("no ggcr-test_bundle.tar")
-    for image in ("test_image_1", "test_image_2"):
-        pipe_equals_file(t, archive, image)
-        for d in ("ref", "pipe1", "pipe0"):
-            os.system(f"rm -rf {t.path(d)}")
-
-
-@suite.check("generated docker-archive, plain layers")
-def _(t):
-    archive = t.path("a.tar")
-    docker_archive(Image(stacked_layers(), tags=["spec:latest"]), archive)
-    pipe_equals_file(t, archive)
-
-
-@suite.check("generated docker-archive, gzip layers (some)")
-def _(t):
-    archive = t.path("a.tar")
-    from common import as_bytes
-    layers_docker_archive([as_bytes(layer) for layer in stacked_layers()], archive, compress=(0, 2))
-    pipe_equals_file(t, archive)
-
-
-@suite.check("generated multi-image docker-archive, IMAGE picks the second")
-def _(t):
-    archive = t.path("a.tar")
+def two_images(path):
     layers = stacked_layers()
-    docker_archive([Image(layers[:1], tags=["one:latest"]), Image(layers, tags=["two:latest"])], archive)
-    pipe_equals_file(t, archive, "two:latest")
-    for d in ("ref", "pipe1", "pipe0"):
-        os.system(f"rm -rf {t.path(d)}")
-    pipe_equals_file(t, archive, "one:latest")
+    docker_archive([Image(layers[:1], tags=["one:latest"]), Image(layers, tags=["two:latest"])], path)
 
 
-@suite.check("generated Docker 25 archive (OCI layout inside a docker-archive)")
-def _(t):
-    archive = t.path("a.tar")
-    docker25_archive(Image(stacked_layers(), tags=["d25:latest"]), archive)
-    pipe_equals_file(t, archive)
+# (check, the fixtures it reads, the IMAGEs it selects in turn): skipped when
+# none of its fixtures is in the shared folder.
+FIXTURE_CHECKS = [
+    ("fixtures: every real archive, pipe = file",
+     ["dive-test-docker-image.tar", "dive-test-oci-gzip-image.tar", "dive-test-oci-uncompressed-image.tar",
+      "dive-test-oci-zstd-image.tar", "dive-test-oci-estargz-image.tar", "ggcr-hello-world-v25.tar"], ()),
+    ("fixtures: multi-image bundle with IMAGE, pipe = file", ["ggcr-test_bundle.tar"], ("test_image_1", "test_image_2")),
+]
 
+# (check, how it writes its archive, the IMAGEs it selects in turn).
+GENERATED_CHECKS = [
+    ("generated docker-archive, plain layers",
+     lambda path: docker_archive(Image(stacked_layers(), tags=["spec:latest"]), path), ()),
+    ("generated docker-archive, gzip layers (some)",
+     lambda path: layers_docker_archive([as_bytes(layer) for layer in stacked_layers()], path, compress=(0, 2)), ()),
+    ("generated multi-image docker-archive, IMAGE picks the second", two_images, ("two:latest", "one:latest")),
+    ("generated Docker 25 archive (OCI layout inside a docker-archive)",
+     lambda path: docker25_archive(Image(stacked_layers(), tags=["d25:latest"]), path), ()),
+    ("generated legacy docker-archive (no manifest.json)", lambda path: legacy_archive(stacked_layers(), path=path), ()),
+]
 
-@suite.check("generated legacy docker-archive (no manifest.json)")
-def _(t):
-    archive = t.path("a.tar")
-    legacy_archive(stacked_layers(), path=archive)
-    pipe_equals_file(t, archive)
+for check_name, names, images in FIXTURE_CHECKS:
+    @suite.check(check_name)
+    def _(t, names=names, images=images):
+        found = [fixture(name) for name in names if fixture(name)]
+        if not found:
+            raise Skip(f"not in {FIXTURES}: {', '.join(names)}")
+        for archive in found:
+            pipe_equals_file(t, archive, images)
+
+for check_name, write_archive, images in GENERATED_CHECKS:
+    @suite.check(check_name)
+    def _(t, write_archive=write_archive, images=images):
+        archive = t.path("a.tar")
+        write_archive(archive)
+        pipe_equals_file(t, archive, images)
 
 
 if __name__ == "__main__":
