@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/dir_listing.hpp"
 #include "fs/root.hpp"
 #include "fs/writer.hpp"
 #include "util/error.hpp"
@@ -219,20 +220,15 @@ std::optional<pid_t> parse_pid(std::string_view digits) {
 
 void remove_stale_staging(int dir_fd, const std::function<std::optional<pid_t>(std::string_view name)>& staging_pid,
                           const std::function<std::string(std::string_view name)>& display) {
-  // A description of its own, so that the listing starts at the beginning.
-  const int listing_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (listing_fd < 0) return;
-  DIR* listing = fdopendir(listing_fd);
-  if (!listing) {
-    close(listing_fd);
-    return;
-  }
   std::vector<std::string> stale;
-  while (dirent* item = readdir(listing)) {
-    const std::optional<pid_t> pid = staging_pid(item->d_name);
-    if (pid && !process_alive(*pid)) stale.emplace_back(item->d_name);
+  {
+    const DirListing listing = open_listing(dir_fd);
+    if (!listing) return;
+    while (dirent* item = readdir(listing.get())) {
+      const std::optional<pid_t> pid = staging_pid(item->d_name);
+      if (pid && !process_alive(*pid)) stale.emplace_back(item->d_name);
+    }
   }
-  closedir(listing);
   for (const std::string& name : stale) {
     log(LogLevel::kInfo, "removing {}, left by an unfinished run", escape(display(name)));
     remove_tree_at(dir_fd, name);

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/dir_listing.hpp"
 #include "fs/errors.hpp"
 #include "util/path.hpp"
 #include "util/error.hpp"
@@ -70,24 +71,16 @@ timespec to_timespec(const tar::Timestamp& time) {
 }  // namespace
 
 bool remove_children(int dir_fd) {
-  // A description of its own: a duplicate of dir_fd would share its read
-  // position, and list nothing once the directory was read through dir_fd
-  // (RootDir reads it to see whether it is empty).
-  const int listing_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (listing_fd < 0) return false;
-  DIR* listing = fdopendir(listing_fd);
-  if (!listing) {
-    const int error = errno;
-    close(listing_fd);
-    errno = error;
-    return false;
-  }
+  // Not a duplicate of dir_fd: RootDir may have read it to its end already.
   std::vector<std::string> names;
-  while (dirent* item = readdir(listing)) {
-    const std::string_view entry_name = item->d_name;
-    if (entry_name != "." && entry_name != "..") names.emplace_back(entry_name);
+  {
+    const DirListing listing = open_listing(dir_fd);
+    if (!listing) return false;
+    while (dirent* item = readdir(listing.get())) {
+      const std::string_view entry_name = item->d_name;
+      if (entry_name != "." && entry_name != "..") names.emplace_back(entry_name);
+    }
   }
-  closedir(listing);
   for (const std::string& entry_name : names) {
     if (!remove_tree_at(dir_fd, entry_name) && errno != ENOENT) return false;
   }

@@ -1,0 +1,24 @@
+// A directory listing (readdir) with an open file description of its own.
+#pragma once
+
+#include <dirent.h>
+
+#include <memory>
+
+namespace undocker::fs {
+
+struct CloseDir {
+  void operator()(DIR* listing) const { closedir(listing); }
+};
+
+/// An owned DIR stream, closed on destruction.
+using DirListing = std::unique_ptr<DIR, CloseDir>;
+
+/// Opens dir_fd's directory again (`openat(dir_fd, ".")`) for readdir, from
+/// its first entry. A fresh open file description on purpose: a duplicate of
+/// dir_fd would share its read position, and list nothing once the directory
+/// was read through dir_fd (RootDir reads it to see whether it is empty).
+/// Returns null with errno set on failure; dir_fd stays the caller's.
+DirListing open_listing(int dir_fd);
+
+}  // namespace undocker::fs
