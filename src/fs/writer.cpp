@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include <fmt/format.h>
@@ -174,7 +175,7 @@ void TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_v
   if (S_ISDIR(st.st_mode)) fixups_.forget(clean_path);
 }
 
-void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) {
+void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path) {
   // A worker's failure ends the run at the next entry, not at the next
   // file handed to the pool.
   if (pool_) pool_->check();
@@ -186,7 +187,11 @@ void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path, tar
   const DirFd parent = open_parent(clean_path, "the entry", true);
   const std::string leaf(split_parent(clean_path).second);
   switch (entry.type) {
-    case tar::EntryType::kFile: write_file(entry, parent->get(), leaf, clean_path, data); break;
+    case tar::EntryType::kFile:
+      // Our own invariant: only apply_layer writes here, and it lends its reader first.
+      if (!data_) throw std::logic_error("TreeWriter::write: a file with no layer reader lent");
+      write_file(entry, parent->get(), leaf, clean_path, *data_);
+      break;
     case tar::EntryType::kDirectory: write_directory(entry, parent->get(), leaf, clean_path); break;
     case tar::EntryType::kSymlink: write_symlink(entry, parent->get(), leaf, clean_path); break;
     case tar::EntryType::kHardlink: write_hardlink(entry, parent->get(), leaf, clean_path); break;

@@ -33,10 +33,15 @@ class TreeWriter : public layer::TreeTarget {
   TreeWriter(RootDir& root, WriterOptions options);
 
   /// Creates `entry` at clean_path, replacing whatever is there (a
-  /// directory over a directory merges). File data is read from `data`.
-  /// Throws EntryError (this entry cannot be made), FormatError (the entry
-  /// is invalid) or IoError (the filesystem failed).
-  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) override;
+  /// directory over a directory merges). File data is read from the reader
+  /// apply_layer lent (read_data_from). Throws EntryError (this entry cannot
+  /// be made), FormatError (the entry is invalid) or IoError (the
+  /// filesystem failed).
+  void write(const tar::Entry& entry, std::string_view clean_path) override;
+
+  /// The layer's reader, which stands at each file's data when write() is
+  /// called; null when the layer ends.
+  void read_data_from(tar::TarReader* reader) override { data_ = reader; }
 
   /// Makes the missing directories leading to clean_path, as writing an
   /// entry there would.
@@ -85,6 +90,7 @@ class TreeWriter : public layer::TreeTarget {
   std::optional<std::string> root_path_;       // the output directory's real path, once needed
   std::unique_ptr<FilePool> pool_;
   std::string layer_name_;
+  tar::TarReader* data_ = nullptr;  // lent by apply_layer for the layer being applied
 };
 
 /// Removes everything inside dir_fd, without following symlinks. Returns

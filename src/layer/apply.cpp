@@ -36,6 +36,19 @@ void shift_owner(tar::Entry& entry, std::uint32_t base) {
   entry.gid += base;
 }
 
+// The layer's reader, lent to the target while the layer is applied and
+// taken back however it ends: the reader does not outlive apply_layer.
+class LentReader {
+ public:
+  LentReader(TreeTarget& target, tar::TarReader& reader) : target_(target) { target_.read_data_from(&reader); }
+  ~LentReader() { target_.read_data_from(nullptr); }
+  LentReader(const LentReader&) = delete;
+  LentReader& operator=(const LentReader&) = delete;
+
+ private:
+  TreeTarget& target_;
+};
+
 }  // namespace
 
 // Paths this layer has written. A whiteout or opaque marker must not touch
@@ -87,8 +100,8 @@ void EntryApplier::apply_planned_away(const std::string& clean_path) {
   written_->add(clean_path);
 }
 
-void EntryApplier::apply(tar::Entry& entry, const std::string& clean_path, tar::TarReader& reader,
-                         ApplyStats& stats, StreamingPlanner* streaming) {
+void EntryApplier::apply(tar::Entry& entry, const std::string& clean_path, ApplyStats& stats,
+                         StreamingPlanner* streaming) {
   if (options_.estargz && is_estargz_metadata(clean_path)) return;
   WrittenPaths& written = *written_;
   const auto touched = [&](const std::string& path) { return written.touches(path); };
@@ -129,7 +142,7 @@ void EntryApplier::apply(tar::Entry& entry, const std::string& clean_path, tar::
                                     escape(entry.path)));
     }
     if (options_.uid_shift != 0) shift_owner(entry, options_.uid_shift);
-    target_.write(entry, clean_path, reader);
+    target_.write(entry, clean_path);
     written.add(clean_path);
     stats.bytes += entry.size_bytes;
   } catch (const EntryError& error) {
@@ -154,6 +167,7 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
   ApplyStats stats;
   tar::TarReader reader(source, layer_name);
   EntryApplier applier(layer_index, layer_name, writer, options);
+  const LentReader lent(writer, reader);
   tar::Entry entry;
   for (std::size_t ordinal = 0; reader.next(entry); ++ordinal) {
     check_interrupted();
@@ -168,7 +182,7 @@ ApplyStats apply_layer(ByteSource& source, std::size_t layer_index, const std::s
       ++stats.planned_away;
       continue;
     }
-    applier.apply(entry, *clean_path, reader, stats, streaming);
+    applier.apply(entry, *clean_path, stats, streaming);
   }
   return stats;
 }

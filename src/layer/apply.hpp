@@ -47,10 +47,11 @@ class EntryApplier {
                const ApplyOptions& options);
   ~EntryApplier();
 
-  /// Applies `entry` (read by `reader`, which still holds its data) at its
-  /// clean path. An entry that cannot be made throws EntryError naming the
-  /// layer, or with -i is a warning and counted as skipped.
-  void apply(tar::Entry& entry, const std::string& clean_path, tar::TarReader& reader, ApplyStats& stats,
+  /// Applies `entry` at its clean path (a target that writes file data
+  /// reads it from the reader apply_layer lent it). An entry that cannot be
+  /// made throws EntryError naming the layer, or with -i is a warning and
+  /// counted as skipped.
+  void apply(tar::Entry& entry, const std::string& clean_path, ApplyStats& stats,
              StreamingPlanner* streaming = nullptr);
 
   /// An entry an upper layer replaces: only the directories leading to it.

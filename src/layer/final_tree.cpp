@@ -184,7 +184,7 @@ void FinalTree::clear_for(std::uint32_t parent, std::string_view leaf, std::stri
   if (directory) forget_records(clean_path);
 }
 
-void FinalTree::write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader&) {
+void FinalTree::write(const tar::Entry& entry, std::string_view clean_path) {
   if (clean_path.empty()) {
     // "./": the root itself (apply_layer lets only a directory through).
     records_.insert_or_assign("", DirRecord{entry.mode, entry.uid, entry.gid, entry.mtime, layer_});

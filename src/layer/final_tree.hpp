@@ -59,7 +59,7 @@ class FinalTree final : public TreeTarget {
  public:
   FinalTree();
 
-  void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) override;
+  void write(const tar::Entry& entry, std::string_view clean_path) override;
   void make_parents(std::string_view clean_path) override;
   bool remove(std::string_view clean_path) override;
   void prune(std::string_view clean_dir, const std::function<bool(const std::string&)>& keep) override;

@@ -95,9 +95,6 @@ ApplyStats apply_layer_headers(Bytes stream, std::size_t layer_index, const std:
                                TreeTarget& target, const ApplyOptions& options) {
   ApplyStats stats;
   EntryApplier applier(layer_index, layer_name, target, options);
-  // The target reads no data; EntryApplier hands it a reader all the same.
-  MemorySource no_data{Bytes()};
-  tar::TarReader no_reader(no_data, layer_name);
   BatchQueue queue;
   std::thread reader([&] { read_headers(stream, layer_name, queue); });
   try {
@@ -109,7 +106,7 @@ ApplyStats apply_layer_headers(Bytes stream, std::size_t layer_index, const std:
         ++stats.entries;
         if (options.progress) options.progress->advance(1, entry.size_bytes);
         if (!batch.clean_paths[i]) throw_path_climbs_out(layer_name, entry);
-        applier.apply(entry, *batch.clean_paths[i], no_reader, stats);
+        applier.apply(entry, *batch.clean_paths[i], stats);
       }
       if (batch.error) std::rethrow_exception(batch.error);
       if (batch.last) break;

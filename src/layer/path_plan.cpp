@@ -502,7 +502,7 @@ std::unique_ptr<FinalTree> apply_chosen(const std::vector<PathPlanLayer>& layers
         throw FormatError(fmt::format("{}: the entry at offset {} is gone", escape(layers[index].name),
                                       record.header_offset));
       }
-      applier.apply(entry, std::string(record.path()), reader, stats);
+      applier.apply(entry, std::string(record.path()), stats);
     }
   }
   tree->finish();

@@ -22,10 +22,15 @@ class TreeTarget {
 
   /// Creates `entry` at clean_path, replacing whatever is there (a
   /// directory over a directory merges); parents are resolved inside the
-  /// root, following symlinks, and made if missing. File data, if the
-  /// target needs it, is read from `data`. Throws EntryError (this entry
-  /// cannot be made), FormatError or IoError.
-  virtual void write(const tar::Entry& entry, std::string_view clean_path, tar::TarReader& data) = 0;
+  /// root, following symlinks, and made if missing. Throws EntryError (this
+  /// entry cannot be made), FormatError or IoError.
+  virtual void write(const tar::Entry& entry, std::string_view clean_path) = 0;
+
+  /// apply_layer lends its reader for the layer (null when the layer ends):
+  /// at each write() of a file it stands at that file's data. Only a target
+  /// that writes the data takes it (the disk); the plan in memory keeps
+  /// Entry::data_offset instead and ignores this.
+  virtual void read_data_from(tar::TarReader* reader) { (void)reader; }
 
   /// Makes the missing directories leading to clean_path, as writing an
   /// entry there would.
