@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "tar/header.hpp"
 
@@ -30,6 +31,53 @@ const std::uint8_t* HeaderBlocks::block(std::uint64_t offset) {
   window_begin_ = offset;
   window_end_ = offset + static_cast<std::uint64_t>(got);
   return window_.get();
+}
+
+namespace {
+
+// Reads by pread into a buffer of its own: views last until the next read.
+class PreadSource final : public ByteSource {
+ public:
+  PreadSource(Bytes stream, FileRange file, std::uint64_t start)
+      : stream_(stream), file_(file), position_(std::min<std::uint64_t>(start, stream.size())) {}
+
+  Bytes read_some(std::size_t max_bytes) override { return take(std::min(max_bytes, kReadSomeBytes)); }
+  Bytes read_exact(std::size_t n) override { return take(n); }
+  std::uint64_t position() const override { return position_; }
+
+ private:
+  // A skip over file data goes by in pieces this large (rare: the walk
+  // leaves a reader once its entry is read).
+  static constexpr std::size_t kReadSomeBytes = std::size_t{64} << 10;
+
+  Bytes take(std::size_t n) {
+    const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(n, stream_.size() - position_));
+    if (buffer_.size() < count) buffer_.resize(count);
+    std::size_t done = 0;
+    while (done < count) {
+      const ssize_t got = pread(file_.fd, buffer_.data() + done, count - done,
+                                static_cast<off_t>(file_.offset + position_ + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    // The mapping is the same file: let it say what is wrong, if anything.
+    if (done < count) std::copy_n(stream_.data() + position_ + done, count - done, buffer_.data() + done);
+    position_ += count;
+    return Bytes(buffer_.data(), count);
+  }
+
+  Bytes stream_;
+  FileRange file_;
+  std::uint64_t position_;
+  std::vector<std::uint8_t> buffer_;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> open_header_source(Bytes stream, std::optional<FileRange> file, std::uint64_t start) {
+  if (!file) return std::make_unique<MemorySource>(stream, static_cast<std::size_t>(start));
+  return std::make_unique<PreadSource>(stream, *file, start);
 }
 
 }  // namespace undocker::layer

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "util/byte_source.hpp"
 #include "util/bytes.hpp"
 #include "util/file_range.hpp"
 
@@ -37,5 +38,12 @@ class HeaderBlocks {
   std::uint64_t window_begin_ = 0;
   std::uint64_t window_end_ = 0;  // window_ holds [window_begin_, window_end_) of the stream
 };
+
+/// A ByteSource over the stream from `start` on (positions count from the
+/// stream's start), for TarReader where a header walk meets what only it
+/// reads (extension headers): from the file with pread when `file` is
+/// given, so the walk still faults in no page of the mapping; else a
+/// MemorySource.
+std::unique_ptr<ByteSource> open_header_source(Bytes stream, std::optional<FileRange> file, std::uint64_t start);
 
 }  // namespace undocker::layer

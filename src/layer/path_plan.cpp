@@ -1,6 +1,7 @@
 #include "layer/path_plan.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -44,6 +45,20 @@ std::uint64_t fnv(std::string_view text) {
   for (char byte : text) hash = fnv_step(hash, byte);
   return hash;
 }
+
+// One bit for each of 65,536 hash values: a set of hashes that answers
+// "certainly not in it" for most, without a lookup (or the division a hash
+// table's bucket takes).
+class HashBits {
+ public:
+  void set(std::uint64_t hash) { words_[(hash >> 6) & kMask] |= std::uint64_t{1} << (hash & 63); }
+  bool test(std::uint64_t hash) const { return (words_[(hash >> 6) & kMask] >> (hash & 63)) & 1; }
+
+ private:
+  static constexpr std::size_t kWords = 1024;
+  static constexpr std::uint64_t kMask = kWords - 1;
+  std::array<std::uint64_t, kWords> words_{};
+};
 
 enum class RecordKind : std::uint8_t {
   kEntry,     // lands at its path
@@ -174,8 +189,8 @@ void scan_stretch(const PathPlanLayer& layer, std::uint32_t index, std::uint64_t
       at += plain.entry_bytes;
       continue;
     }
-    MemorySource source(layer.stream, static_cast<std::size_t>(at));
-    tar::TarReader reader(source, layer.name);
+    const std::unique_ptr<ByteSource> source = open_header_source(layer.stream, layer.file, at);
+    tar::TarReader reader(*source, layer.name);
     tar::Entry entry;
     for (;;) {
       if (!reader.next(entry)) {
@@ -289,10 +304,9 @@ class Records {
     std::unordered_map<std::uint64_t, LinkState, SameHash> links;  // every path a link entry named
     // One bit per hash of those paths: most parents are no link's path,
     // and the bit says so without a lookup.
-    std::vector<std::uint64_t> maybe_link(1024);
-    const auto bit = [&](std::uint64_t hash) -> std::uint64_t& { return maybe_link[(hash >> 6) % maybe_link.size()]; };
+    HashBits maybe_link;
     const auto is_link = [&](std::uint64_t hash, std::string_view name) {
-      if (!(bit(hash) >> (hash & 63) & 1)) return false;
+      if (!maybe_link.test(hash)) return false;
       const auto found = links.find(hash);
       return found != links.end() && found->second.now && found->second.path == name;
     };
@@ -309,7 +323,7 @@ class Records {
       const std::string_view name = record.path();
       for (std::size_t i = 0; i + 1 < record.hash_count; ++i) {
         const std::uint64_t hash = record.hashes[i];
-        if (!(bit(hash) >> (hash & 63) & 1)) continue;
+        if (!maybe_link.test(hash)) continue;
         const auto found = links.find(hash);
         if (found == links.end() || !found->second.now) continue;
         const std::string_view link = found->second.path;
@@ -332,7 +346,7 @@ class Records {
         const auto [found, fresh] = links.try_emplace(path_hash, LinkState{record.path(), true});
         if (!fresh && found->second.path != record.path()) return false;  // two paths, one hash: play safe
         found->second.now = true;
-        bit(path_hash) |= std::uint64_t{1} << (path_hash & 63);
+        maybe_link.set(path_hash);
       } else if (record.kind == RecordKind::kEntry && !links.empty()) {
         const auto found = links.find(path_hash);
         if (found != links.end() && found->second.path == record.path()) found->second.now = false;
@@ -431,7 +445,7 @@ class RelevantPaths {
       if (!index_.count(path)) {
         const std::string& kept = *owned_.insert(std::string(path)).first;
         index_.insert(kept);
-        hashes_.insert(fnv(kept));
+        hashes_.set(fnv(kept));
         grew = true;
       }
       if (path.empty()) return grew;
@@ -442,13 +456,13 @@ class RelevantPaths {
   bool contains(std::string_view path) const { return contains(path, fnv(path)); }
   /// The same, given fnv(path): most paths are told apart by it alone.
   bool contains(std::string_view path, std::uint64_t hash) const {
-    return hashes_.count(hash) != 0 && index_.count(path) != 0;
+    return hashes_.test(hash) && index_.count(path) != 0;
   }
 
  private:
   std::set<std::string> owned_;  // node-based: the views in index_ stay valid
   std::unordered_set<std::string_view> index_;
-  std::unordered_set<std::uint64_t> hashes_;
+  HashBits hashes_;
 };
 
 // The records a lookup through `relevant` depends on, in archive order:

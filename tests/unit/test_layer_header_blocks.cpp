@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "layer/header_blocks.hpp"
 #include "tar/header.hpp"
+#include "util/byte_source.hpp"
 
 namespace undocker::layer {
 
@@ -61,6 +63,32 @@ TEST_CASE("a file that cannot be read leaves the blocks to the mapping") {
   CHECK(closed.block(0) == stream.data());
   HeaderBlocks no_file(Bytes(stream.data(), stream.size()), std::nullopt);
   CHECK(no_file.block(512) == stream.data() + 512);
+}
+
+TEST_CASE("a header source reads the file as a MemorySource reads the stream") {
+  std::mt19937 random(17);
+  std::vector<std::uint8_t> stream(300 * 1024);
+  for (std::uint8_t& byte : stream) byte = static_cast<std::uint8_t>(random());
+  const int fd = memfd_create("header-source", MFD_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(pwrite(fd, stream.data(), stream.size(), 4096) == static_cast<ssize_t>(stream.size()));
+  const Bytes view(stream.data(), stream.size());
+  for (int round = 0; round < 50; ++round) {
+    const std::uint64_t start = random() % stream.size();
+    const std::unique_ptr<ByteSource> from_file = open_header_source(view, FileRange{fd, 4096}, start);
+    MemorySource from_memory(view, static_cast<std::size_t>(start));
+    for (;;) {
+      const std::size_t want = 1 + random() % (random() % 2 ? 600 : 200000);
+      const bool exact = random() % 2;
+      const Bytes got = exact ? from_file->read_exact(want) : from_file->read_some(want);
+      const Bytes expected = exact ? from_memory.read_exact(want) : from_memory.read_some(got.size() ? got.size() : 1);
+      REQUIRE(got.size() == expected.size());
+      CHECK(std::memcmp(got.data(), expected.data(), got.size()) == 0);
+      CHECK(from_file->position() == from_memory.position());
+      if (got.empty()) break;
+    }
+  }
+  close(fd);
 }
 
 TEST_SUITE_END();
