@@ -18,18 +18,30 @@
 
 namespace undocker::layer {
 
+namespace {
+
+std::vector<std::uint8_t> random_bytes(std::mt19937& random, std::size_t size) {
+  std::vector<std::uint8_t> bytes(size);
+  for (std::uint8_t& byte : bytes) byte = static_cast<std::uint8_t>(random());
+  return bytes;
+}
+
+// An anonymous file holding `stream` at `offset`, as a layer inside an archive.
+int file_holding(const std::vector<std::uint8_t>& stream, off_t offset) {
+  const int fd = memfd_create("header-blocks", MFD_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(pwrite(fd, stream.data(), stream.size(), offset) == static_cast<ssize_t>(stream.size()));
+  return fd;
+}
+
+}  // namespace
+
 TEST_SUITE_BEGIN("layer::header_blocks");
 
 TEST_CASE("blocks read from the file are the stream's bytes") {
   std::mt19937 random(13);
-  std::vector<std::uint8_t> stream(40 * 1024);
-  for (std::uint8_t& byte : stream) byte = static_cast<std::uint8_t>(random());
-  // The stream lies 777 bytes into the file, as a layer inside an archive.
-  const int fd = memfd_create("header-blocks", MFD_CLOEXEC);
-  REQUIRE(fd >= 0);
-  const std::vector<std::uint8_t> before(777, 0xee);
-  REQUIRE(write(fd, before.data(), before.size()) == static_cast<ssize_t>(before.size()));
-  REQUIRE(write(fd, stream.data(), stream.size()) == static_cast<ssize_t>(stream.size()));
+  const std::vector<std::uint8_t> stream = random_bytes(random, 40 * 1024);
+  const int fd = file_holding(stream, 777);
   const Bytes view(stream.data(), stream.size());
   for (const std::size_t window : {std::size_t{512}, std::size_t{1024}, std::size_t{3000}, HeaderBlocks::kWindowBytes}) {
     HeaderBlocks blocks(view, FileRange{fd, 777}, window);
@@ -67,11 +79,8 @@ TEST_CASE("a file that cannot be read leaves the blocks to the mapping") {
 
 TEST_CASE("a header source reads the file as a MemorySource reads the stream") {
   std::mt19937 random(17);
-  std::vector<std::uint8_t> stream(300 * 1024);
-  for (std::uint8_t& byte : stream) byte = static_cast<std::uint8_t>(random());
-  const int fd = memfd_create("header-source", MFD_CLOEXEC);
-  REQUIRE(fd >= 0);
-  REQUIRE(pwrite(fd, stream.data(), stream.size(), 4096) == static_cast<ssize_t>(stream.size()));
+  const std::vector<std::uint8_t> stream = random_bytes(random, 300 * 1024);
+  const int fd = file_holding(stream, 4096);
   const Bytes view(stream.data(), stream.size());
   for (int round = 0; round < 50; ++round) {
     const std::uint64_t start = random() % stream.size();
