@@ -10,6 +10,12 @@
 
 namespace undocker::layer {
 
+namespace {
+
+constexpr std::uint64_t kPageBytes = 4096;
+
+}  // namespace
+
 HeaderBlocks::HeaderBlocks(Bytes stream, std::optional<FileRange> file, std::size_t window_bytes)
     : stream_(stream), file_(file), window_bytes_(std::max(window_bytes, tar::kBlockSize)) {
   if (file_) window_ = std::make_unique<std::uint8_t[]>(window_bytes_);
@@ -18,7 +24,12 @@ HeaderBlocks::HeaderBlocks(Bytes stream, std::optional<FileRange> file, std::siz
 const std::uint8_t* HeaderBlocks::block(std::uint64_t offset) {
   if (!file_) return stream_.data() + offset;
   if (offset >= window_begin_ && offset + tar::kBlockSize <= window_end_) return window_.get() + (offset - window_begin_);
-  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(window_bytes_, stream_.size() - offset));
+  // The window ends at a page boundary of the file where it can: a read
+  // that stops short of one more page costs less than the bytes it gives.
+  std::uint64_t end = offset + window_bytes_;
+  const std::uint64_t file_page_end = (file_->offset + end) / kPageBytes * kPageBytes;
+  if (file_page_end >= file_->offset + offset + tar::kBlockSize) end = file_page_end - file_->offset;
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(end, stream_.size()) - offset);
   ssize_t got;
   do {
     got = pread(file_->fd, window_.get(), want, static_cast<off_t>(file_->offset + offset));
