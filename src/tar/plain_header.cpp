@@ -24,6 +24,16 @@ bool plain_type(char typeflag, EntryType& type, bool& header_only) {
   }
 }
 
+// Octal digits, then a NUL or a space in the last byte: what parse_number
+// reads as a value of at most 8^(N-1) - 1, which fits every field it is
+// used for (ids: 7 digits, below 2^21).
+template <std::size_t N>
+bool all_digits_then_end(const char (&field)[N]) {
+  bool digits = true;
+  for (std::size_t i = 0; i + 1 < N; ++i) digits &= static_cast<unsigned char>(field[i] - '0') < 8;
+  return digits && (field[N - 1] == '\0' || field[N - 1] == ' ');
+}
+
 bool valid_id(const std::optional<std::int64_t>& id) { return id && *id >= 0 && *id <= UINT32_MAX - 1; }
 
 bool valid_device_number(const std::optional<std::int64_t>& number) {
@@ -41,9 +51,15 @@ bool read_plain_header(const std::uint8_t* block, std::uint64_t bytes_after, Pla
   if (!plain_type(header.typeflag, out.type, header_only) || !checksum_matches(header)) return false;
   const std::optional<std::int64_t> size = parse_number(header.size);
   if (!size || *size < 0 || static_cast<std::uint64_t>(*size) > limits::kMaxEntryBytes) return false;
-  const std::optional<std::int64_t> mode = parse_number(header.mode);
-  if (!mode || *mode < 0 || !valid_id(parse_number(header.uid)) || !valid_id(parse_number(header.gid)) ||
-      !parse_number(header.mtime)) {
+  // Fields only checked, not used: most are in the form every writer uses,
+  // which is valid at a glance; anything else is parsed as TarReader does.
+  const bool mode_ok = all_digits_then_end(header.mode) || [&] {
+    const std::optional<std::int64_t> mode = parse_number(header.mode);
+    return mode && *mode >= 0;
+  }();
+  if (!mode_ok || !(all_digits_then_end(header.uid) || valid_id(parse_number(header.uid))) ||
+      !(all_digits_then_end(header.gid) || valid_id(parse_number(header.gid))) ||
+      !(all_digits_then_end(header.mtime) || parse_number(header.mtime))) {
     return false;
   }
   if ((out.type == EntryType::kCharDevice || out.type == EntryType::kBlockDevice) &&
