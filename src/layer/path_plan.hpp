@@ -4,7 +4,8 @@
 // at the paths its lookup walks through (the parents, symlinks and their
 // targets, hardlink targets) and the whiteouts of those paths.
 //
-// Every header is still read and checked once, into a compact record. Then
+// Every header is still read and checked once, into a compact record
+// (layer/path_records, which also makes the check of exactness). Then
 // the plan is made of the records whose path the lookup touches, applied by
 // the same rules (layer/apply's EntryApplier) into a FinalTree; the lookup
 // runs on it and names the paths it probed; if it probed a path that was not
@@ -20,25 +21,15 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "layer/apply.hpp"
 #include "layer/final_tree.hpp"
-#include "util/bytes.hpp"
-#include "util/file_range.hpp"
+#include "layer/path_records.hpp"
 
 namespace undocker::layer {
-
-struct PathPlanLayer {
-  Bytes stream;      // the layer's uncompressed tar stream (a view of the mapping)
-  std::string name;  // the outer member, for messages
-  // Where stream lies in the archive's file, when known: its headers are
-  // then read with pread rather than through the mapping.
-  std::optional<FileRange> file;
-};
 
 /// Layers of at least this many bytes have their headers read in pieces
 /// of about this size, by as many threads as there are cores (up to 4).
