@@ -207,6 +207,16 @@ TEST_CASE("is_zero_block") {
   block[0] = 0x80;
   CHECK_FALSE(is_zero_block(block));
   CHECK_FALSE(is_zero_block(kGnuTarUstarHeader));
+  // Every single nonzero byte counts, in any word and in a short tail.
+  for (std::size_t at = 0; at < kBlockSize; ++at) {
+    Buffer one(kBlockSize, 0);
+    one[at] = 1;
+    CHECK_FALSE(is_zero_block(one));
+  }
+  Buffer tail(13, 0);
+  CHECK(is_zero_block(tail));
+  tail[12] = 7;
+  CHECK_FALSE(is_zero_block(tail));
 }
 
 TEST_CASE("field_string stops at the first NUL, or fills the field") {
