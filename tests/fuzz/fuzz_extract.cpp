@@ -5,6 +5,7 @@
 // against the whole plan. Run it jailed (README.md, "Fuzzing"): it
 // writes to disk.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,8 +88,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     whole.walk([&](const std::string& path, std::uint32_t) {
       if (paths.size() < 32) paths.push_back(path);
     });
-    const std::vector<undocker::layer::PathPlanLayer> layers{{bytes, "fuzz-layer", std::nullopt},
-                                                                    {bytes, "fuzz-layer", std::nullopt}};
+    // The top layer's headers are read from a file holding the bytes 100
+    // bytes in (pread, as from an archive), the bottom one's from memory.
+    static const int layer_file = memfd_create("fuzz-layer", MFD_CLOEXEC);
+    if (layer_file < 0 || ftruncate(layer_file, 0) != 0 ||
+        pwrite(layer_file, data, size, 100) != static_cast<ssize_t>(size)) {
+      std::abort();
+    }
+    const std::vector<undocker::layer::PathPlanLayer> layers{
+        {bytes, "fuzz-layer", std::nullopt}, {bytes, "fuzz-layer", undocker::FileRange{layer_file, 100}}};
     for (const std::string& path : paths) {
       std::unique_ptr<undocker::layer::FinalTree> planned;
       try {
