@@ -18,8 +18,6 @@
 #include <thread>
 #include <vector>
 
-#include "util/thread_name.hpp"
-
 namespace undocker::layer {
 
 namespace {
@@ -79,9 +77,8 @@ class Chunk {
 
 class ReadAheadSource final : public ByteSource {
  public:
-  ReadAheadSource(std::unique_ptr<Decoder> decoder, ReadAheadShape shape, std::function<void()> on_decoded)
+  ReadAheadSource(std::unique_ptr<Decoder> decoder, ReadAheadShape shape)
       : decoder_(std::move(decoder)),
-        on_decoded_(std::move(on_decoded)),
         chunk_bytes_(std::max<std::size_t>(shape.chunk_bytes, 1)),
         chunks_ahead_(std::max<std::size_t>(shape.chunks_ahead, 1)),
         max_chunks_(std::max<std::size_t>(shape.max_chunks, kMinChunks)),
@@ -160,7 +157,6 @@ class ReadAheadSource final : public ByteSource {
   // not handled: the reader rethrows it after the bytes decoded before it.
   // None may leave the thread (std::terminate, no ERROR line).
   void run_decoder() {
-    name_this_thread("undocker-decode");
     for (;;) {
       std::size_t size_bytes = 0;
       std::exception_ptr error;
@@ -195,13 +191,7 @@ class ReadAheadSource final : public ByteSource {
         decoder_error_ = std::current_exception();
       }
       state_->chunk_ready.notify_one();
-      if (done) {
-        // Its window and tables (zstd's are megabytes) are not needed any
-        // more: freed before the next layer's decoder starts.
-        decoder_.reset();
-        if (error == nullptr && on_decoded_) on_decoded_();
-        return;
-      }
+      if (done) return;
     }
   }
 
@@ -240,7 +230,6 @@ class ReadAheadSource final : public ByteSource {
   }
 
   std::unique_ptr<Decoder> decoder_;  // used by the decoder thread only
-  std::function<void()> on_decoded_;  // called by the decoder thread
   const std::size_t chunk_bytes_;
   const std::size_t chunks_ahead_;
   const std::size_t max_chunks_;
@@ -263,9 +252,8 @@ class ReadAheadSource final : public ByteSource {
 
 }  // namespace
 
-std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape,
-                                                   std::function<void()> on_decoded) {
-  return std::make_unique<ReadAheadSource>(std::move(decoder), shape, std::move(on_decoded));
+std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape) {
+  return std::make_unique<ReadAheadSource>(std::move(decoder), shape);
 }
 
 }  // namespace undocker::layer

@@ -6,7 +6,6 @@
 
 #include "util/error.hpp"
 #include "util/log.hpp"
-#include "util/thread_name.hpp"
 
 namespace undocker::layer {
 
@@ -71,7 +70,6 @@ Bytes HashingSource::hashed(Bytes bytes) {
 }
 
 void HashingSource::run() {
-  name_this_thread("undocker-diffid");
   // Nothing here throws today; should anything, the reader gets it (an
   // exception must never leave a thread).
   try {
