@@ -13,6 +13,7 @@
 #include "util/error.hpp"
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
+#include "util/thread_name.hpp"
 
 namespace undocker::archive {
 
@@ -63,6 +64,7 @@ MappedRange& MappedRange::operator=(MappedRange&& other) noexcept {
 
 GrowingSpool::GrowingSpool(int in_fd, std::string name) : fd_(open_unlinked_temp_file()), name_(std::move(name)) {
   thread_ = std::thread([this, in_fd] {
+    name_this_thread("undocker-spool");
     std::exception_ptr failure;
     try {
       copy_input(in_fd, fd_, name_, this);

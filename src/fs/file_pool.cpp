@@ -15,6 +15,7 @@
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
 #include "fs/write_all.hpp"
+#include "util/thread_name.hpp"
 
 namespace undocker::fs {
 
@@ -170,6 +171,7 @@ void FilePool::drain() {
 }
 
 void FilePool::work() {
+  name_this_thread("undocker-write");
   for (;;) {
     std::deque<PendingFile> dropped;  // destroyed outside the lock, last
     std::unique_lock lock(mutex_);

@@ -8,6 +8,7 @@
 #include "util/interrupt.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
+#include "util/thread_name.hpp"
 
 namespace undocker::layer {
 
@@ -30,6 +31,7 @@ void BlobVerifier::start() {
 }
 
 void BlobVerifier::run() {
+  name_this_thread("undocker-blobs");
   // Anything thrown here (std::bad_alloc too) is handed to finish(): an
   // exception must never leave a thread.
   try {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/thread_name.hpp"
+
 namespace undocker::layer {
 
 namespace {
@@ -157,6 +159,7 @@ class ReadAheadSource final : public ByteSource {
   // not handled: the reader rethrows it after the bytes decoded before it.
   // None may leave the thread (std::terminate, no ERROR line).
   void run_decoder() {
+    name_this_thread("undocker-decode");
     for (;;) {
       std::size_t size_bytes = 0;
       std::exception_ptr error;

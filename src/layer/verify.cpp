@@ -6,6 +6,7 @@
 
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/thread_name.hpp"
 
 namespace undocker::layer {
 
@@ -70,6 +71,7 @@ Bytes HashingSource::hashed(Bytes bytes) {
 }
 
 void HashingSource::run() {
+  name_this_thread("undocker-diffid");
   // Nothing here throws today; should anything, the reader gets it (an
   // exception must never leave a thread).
   try {

@@ -4,6 +4,7 @@
 // drop their queued work. Every wait here is for an observable event (a
 // latch, a count), never a sleep.
 #include <doctest/doctest.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -123,6 +124,49 @@ TEST_CASE("file pool: destroyed without drain() (the run failed), it drops its q
     first_started.wait();
   }  // ~FilePool: the first file ends, the other 199 are dropped
   CHECK(finished == 1);
+}
+
+namespace {
+
+// The calling thread's name, as perf and /proc/PID/task/*/comm show it.
+std::string this_thread_name() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+}  // namespace
+
+TEST_CASE("helper threads carry the names a profile shows") {
+  std::mutex mutex;
+  std::vector<std::string> names;
+  {
+    fs::FilePool pool(2, {}, [&](fs::PendingFile&, const fs::FinishOptions&) {
+      std::lock_guard lock(mutex);
+      names.push_back(this_thread_name());
+    });
+    pool.submit(pending(0));
+    pool.drain();
+  }
+  class NamingDecoder final : public layer::Decoder {
+   public:
+    explicit NamingDecoder(std::string& name) : Decoder("layer.tar.gz"), name_(name) {}
+    std::size_t fill(std::uint8_t* out, std::size_t) override {
+      name_ = this_thread_name();
+      finished_ = true;
+      *out = 0;
+      return 1;
+    }
+
+   private:
+    std::string& name_;
+  };
+  std::string decoder_name;
+  std::unique_ptr<ByteSource> source = layer::open_read_ahead_source(std::make_unique<NamingDecoder>(decoder_name));
+  CHECK(source->read_some(10).size() == 1);
+  source.reset();
+  CHECK(names == std::vector<std::string>{"undocker-write"});
+  CHECK(decoder_name == "undocker-decode");
 }
 
 TEST_CASE("file pool: a file being written stops once the pool is abandoned") {
