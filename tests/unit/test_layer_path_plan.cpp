@@ -98,8 +98,11 @@ TEST_CASE("the plan of one path finds exactly the file the whole plan finds, on 
       // Once read whole, once with every layer cut in pieces of 512 bytes
       // (a guess at every block that looks like a header), and once more
       // so with headers read from the file.
-      for (const auto& [piece, from_file] : {std::pair{kPieceBytes, false}, std::pair{std::size_t{512}, false},
-                                             std::pair{std::size_t{512}, true}}) {
+      for (const auto& variant : {std::pair{kPieceBytes, false}, std::pair{std::size_t{512}, false},
+                                  std::pair{std::size_t{512}, true}}) {
+        // Named copies: clang 14 refuses a structured binding inside the lambda of CAPTURE.
+        const std::size_t piece = variant.first;
+        const bool from_file = variant.second;
         CAPTURE(round);
         CAPTURE(path);
         CAPTURE(from_file);
