@@ -23,7 +23,9 @@ HeaderBlocks::HeaderBlocks(Bytes stream, std::optional<FileRange> file, std::siz
 
 const std::uint8_t* HeaderBlocks::block(std::uint64_t offset) {
   if (!file_) return stream_.data() + offset;
-  if (offset >= window_begin_ && offset + tar::kBlockSize <= window_end_) return window_.get() + (offset - window_begin_);
+  if (offset >= window_begin_ && offset + tar::kBlockSize <= window_end_) {
+    return window_.get() + (offset - window_begin_);
+  }
   // The window ends at a page boundary of the file where it can: a read
   // that stops short of one more page costs less than the bytes it gives.
   std::uint64_t end = offset + window_bytes_;

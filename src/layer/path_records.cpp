@@ -182,7 +182,8 @@ std::deque<Piece> cut_into_pieces(const std::vector<PathPlanLayer>& layers, std:
     const std::uint64_t size = layers[index].stream.size();
     pieces.push_back(Piece{index, 0, Stretch::kToTheEnd, {}});
     for (std::uint64_t from = piece_bytes; size >= piece_bytes && from < size; from += piece_bytes) {
-      const std::optional<std::uint64_t> guess = guess_header_after(layers[index], from, from + std::min<std::uint64_t>(piece_bytes, kGuessSearchBytes));
+      const std::uint64_t until = from + std::min<std::uint64_t>(piece_bytes, kGuessSearchBytes);
+      const std::optional<std::uint64_t> guess = guess_header_after(layers[index], from, until);
       if (!guess || *guess <= pieces.back().begin) continue;
       pieces.back().stop = *guess;
       pieces.push_back(Piece{index, *guess, Stretch::kToTheEnd, {}});
@@ -194,8 +195,7 @@ std::deque<Piece> cut_into_pieces(const std::vector<PathPlanLayer>& layers, std:
 // Reads every piece, on this thread and on others, each taking the next
 // piece not yet taken. A failure is kept with its piece: it counts only
 // if that piece does (scan).
-void read_pieces(const std::vector<PathPlanLayer>& layers, const ApplyOptions& options,
-                        std::deque<Piece>& pieces) {
+void read_pieces(const std::vector<PathPlanLayer>& layers, const ApplyOptions& options, std::deque<Piece>& pieces) {
   std::atomic<std::size_t> next_piece{0};
   const auto read = [&] {
     for (std::size_t taken; (taken = next_piece.fetch_add(1)) < pieces.size();) {

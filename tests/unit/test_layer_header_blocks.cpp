@@ -43,7 +43,8 @@ TEST_CASE("blocks read from the file are the stream's bytes") {
   const std::vector<std::uint8_t> stream = random_bytes(random, 40 * 1024);
   const int fd = file_holding(stream, 777);
   const Bytes view(stream.data(), stream.size());
-  for (const std::size_t window : {std::size_t{512}, std::size_t{1024}, std::size_t{3000}, HeaderBlocks::kWindowBytes}) {
+  for (const std::size_t window :
+       {std::size_t{512}, std::size_t{1024}, std::size_t{3000}, HeaderBlocks::kWindowBytes}) {
     HeaderBlocks blocks(view, FileRange{fd, 777}, window);
     std::uint64_t offset = 0;
     for (int step = 0; step < 2000; ++step) {

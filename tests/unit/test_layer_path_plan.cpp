@@ -138,7 +138,8 @@ TEST_CASE("a piece guessed inside a file's data is read again from where the wal
   const std::string inner_bytes(inner.bytes().begin(), inner.bytes().end());
   TarBuilder layer;
   layer.directory("etc/").file("etc/archive.tar", inner_bytes).file("etc/passwd", "root:x:0:0").end();
-  const std::vector<PathPlanLayer> layers = {{Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
+  const std::vector<PathPlanLayer> layers = {
+      {Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
   for (const std::size_t piece : {std::size_t{512}, std::size_t{1024}, kPieceBytes}) {
     CAPTURE(piece);
     const std::unique_ptr<FinalTree> tree = plan_for_path(layers, "/etc/passwd", ApplyOptions{}, piece);
@@ -165,7 +166,8 @@ TEST_CASE("a symlink the archive made on the way leaves the choice to the whole 
 TEST_CASE("a pax global header leaves the choice to the whole plan") {
   TarBuilder layer;
   layer.pax_global({{"uid", "7"}}).file("etc/passwd", "root").end();
-  const std::vector<PathPlanLayer> layers = {{Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
+  const std::vector<PathPlanLayer> layers = {
+      {Bytes(layer.bytes().data(), layer.bytes().size()), "layer", std::nullopt}};
   CHECK(plan_for_path(layers, "/etc/passwd", ApplyOptions{}) == nullptr);
 }
 

@@ -108,7 +108,9 @@ TEST_CASE("plain headers read as TarReader reads them, on random layers cut and 
       const unsigned change = random() % 4;
       if (change == 1 && !bytes.empty()) bytes.resize(random() % bytes.size());
       if (change == 2 && !bytes.empty()) {
-        for (int flips = 0; flips < 3; ++flips) bytes[random() % bytes.size()] ^= static_cast<std::uint8_t>(1 + random() % 255);
+        for (int flips = 0; flips < 3; ++flips) {
+          bytes[random() % bytes.size()] ^= static_cast<std::uint8_t>(1 + random() % 255);
+        }
       }
       const std::vector<Seen> seen = read_all(bytes);
       if (change == 3 && !seen.empty()) {
