@@ -9,20 +9,8 @@ namespace undocker::tar {
 
 namespace {
 
-// The type flags TarReader reads without any other block (reader.cpp).
-bool plain_type(char typeflag, EntryType& type, bool& header_only) {
-  header_only = true;
-  switch (typeflag) {
-    case '0': case '\0': case '7': type = EntryType::kFile; header_only = false; return true;
-    case '1': type = EntryType::kHardlink; return true;
-    case '2': type = EntryType::kSymlink; return true;
-    case '3': type = EntryType::kCharDevice; return true;
-    case '4': type = EntryType::kBlockDevice; return true;
-    case '5': type = EntryType::kDirectory; return true;
-    case '6': type = EntryType::kFifo; return true;
-    default: return false;
-  }
-}
+// The type flags TarReader reads without any other block.
+bool plain_type(char typeflag) { return typeflag == '\0' || (typeflag >= '0' && typeflag <= '7'); }
 
 // Octal digits, then a NUL or a space in the last byte: what parse_number
 // reads as a value of at most 8^(N-1) - 1, which fits every field it is
@@ -46,9 +34,9 @@ bool read_plain_header(const std::uint8_t* block, std::uint64_t bytes_after, Pla
   // Fields are read in place: UstarHeader is char arrays only, aligned to
   // nothing.
   const auto& header = *reinterpret_cast<const UstarHeader*>(block);
-  bool header_only = true;
   // A zero block fails the checksum (its field does not read as 256).
-  if (!plain_type(header.typeflag, out.type, header_only) || !checksum_matches(header)) return false;
+  if (!plain_type(header.typeflag) || !checksum_matches(header)) return false;
+  out.type = entry_type(header.typeflag);
   const std::optional<std::int64_t> size = parse_number(header.size);
   if (!size || *size < 0 || static_cast<std::uint64_t>(*size) > limits::kMaxEntryBytes) return false;
   // Fields only checked, not used: most are in the form every writer uses,
@@ -71,7 +59,7 @@ bool read_plain_header(const std::uint8_t* block, std::uint64_t bytes_after, Pla
   out.prefix = is_ustar(header) ? field_string(header.prefix) : std::string_view();
   if (out.name.empty() && out.prefix.empty()) return false;
   out.link_target = field_string(header.linkname);
-  const std::uint64_t data_bytes = header_only ? 0 : static_cast<std::uint64_t>(*size);
+  const std::uint64_t data_bytes = is_header_only(header.typeflag) ? 0 : static_cast<std::uint64_t>(*size);
   const std::uint64_t padded = (data_bytes + kBlockSize - 1) / kBlockSize * kBlockSize;
   if (padded > bytes_after) return false;  // TarReader tells a cut entry from an unpadded last one
   out.entry_bytes = kBlockSize + padded;

@@ -13,25 +13,6 @@ namespace undocker::tar {
 
 namespace {
 
-// Entry types that never have data blocks, whatever their size field says
-// (as Go's archive/tar, and so Docker, reads them).
-bool is_header_only(char typeflag) {
-  return typeflag == '1' || typeflag == '2' || typeflag == '3' || typeflag == '4' ||
-         typeflag == '5' || typeflag == '6';
-}
-
-EntryType entry_type(char typeflag) {
-  switch (typeflag) {
-    case '1': return EntryType::kHardlink;
-    case '2': return EntryType::kSymlink;
-    case '3': return EntryType::kCharDevice;
-    case '4': return EntryType::kBlockDevice;
-    case '5': return EntryType::kDirectory;
-    case '6': return EntryType::kFifo;
-    default: return EntryType::kFile;  // '0', '\0', '7' (contiguous)
-  }
-}
-
 std::string ustar_path(const UstarHeader& header) {
   std::string path(field_string(header.name));
   // The prefix field exists only in POSIX ustar; old GNU headers keep
@@ -54,6 +35,23 @@ std::string until_nul(std::string text) {
 }
 
 }  // namespace
+
+bool is_header_only(char typeflag) {
+  return typeflag == '1' || typeflag == '2' || typeflag == '3' || typeflag == '4' ||
+         typeflag == '5' || typeflag == '6';
+}
+
+EntryType entry_type(char typeflag) {
+  switch (typeflag) {
+    case '1': return EntryType::kHardlink;
+    case '2': return EntryType::kSymlink;
+    case '3': return EntryType::kCharDevice;
+    case '4': return EntryType::kBlockDevice;
+    case '5': return EntryType::kDirectory;
+    case '6': return EntryType::kFifo;
+    default: return EntryType::kFile;  // '0', '\0', '7' (contiguous)
+  }
+}
 
 TarReader::TarReader(ByteSource& source, std::string archive_name)
     : source_(source), archive_name_(std::move(archive_name)) {}

@@ -19,6 +19,14 @@ namespace undocker::tar {
 
 enum class EntryType { kFile, kHardlink, kSymlink, kCharDevice, kBlockDevice, kDirectory, kFifo };
 
+/// The type of an entry whose header's typeflag is '0'-'7' or NUL ('7',
+/// contiguous, and NUL read as a file).
+EntryType entry_type(char typeflag);
+
+/// Entry types that never have data blocks, whatever their size field
+/// says (as Go's archive/tar, and so Docker, reads them): '1'-'6'.
+bool is_header_only(char typeflag);
+
 /// One archive entry, with every extension header already applied.
 struct Entry {
   std::string path;         // raw name from the archive, not yet cleaned
