@@ -16,6 +16,7 @@ a renamed or copied archive reuses it and a changed one does not. Each
 artifact is built under a temporary name and renamed when complete.
 """
 import hashlib
+import io
 import json
 import os
 import platform
@@ -37,6 +38,24 @@ def sha256_file(path):
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_one_layer_archive(layer_tar, out_path, tag="flat:bench"):
+    """A docker-archive whose one layer is layer_tar (bench/run's
+    undocker-flat peer: what undocker costs with no layering to do)."""
+    digest = sha256_file(layer_tar)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest}"]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": [f"{digest}/layer.tar"]}]).encode()
+    tmp = out_path + ".tmp"
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as archive:
+        archive.add(layer_tar, arcname=f"{digest}/layer.tar")
+        for name, data in ((config_name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    os.replace(tmp, out_path)
 
 
 # ---------------------------------------------------------------- inspection
