@@ -17,8 +17,8 @@ using DirListing = std::unique_ptr<DIR, CloseDir>;
 /// Opens dir_fd's directory again (`openat(dir_fd, ".")`) for readdir, from
 /// its first entry. A fresh open file description on purpose: a duplicate of
 /// dir_fd would share its read position, and list nothing once the directory
-/// was read through dir_fd (RootDir reads it to see whether it is empty).
-/// Returns null with errno set on failure; dir_fd stays the caller's.
+/// was read through dir_fd. Returns null with errno set on failure; dir_fd
+/// stays the caller's.
 DirListing open_listing(int dir_fd);
 
 }  // namespace undocker::fs

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/dir_listing.hpp"
 #include "util/error.hpp"
 #include "util/limits.hpp"
 #include "util/log.hpp"
@@ -28,18 +29,14 @@ Fd duplicate(int fd) { return Fd(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 }  // namespace
 
 bool is_empty_directory(int dir_fd) {
-  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  // A listing of its own: dir_fd may have been read to its end already.
+  const DirListing listing = open_listing(dir_fd);
   if (!listing) return false;
-  bool empty = true;
-  while (dirent* item = readdir(listing)) {
+  while (dirent* item = readdir(listing.get())) {
     const std::string_view name = item->d_name;
-    if (name != "." && name != "..") {
-      empty = false;
-      break;
-    }
+    if (name != "." && name != "..") return false;
   }
-  closedir(listing);
-  return empty;
+  return true;
 }
 
 RootDir::RootDir(const std::string& path) : path_(path) {

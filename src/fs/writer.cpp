@@ -72,7 +72,7 @@ timespec to_timespec(const tar::Timestamp& time) {
 }  // namespace
 
 bool remove_children(int dir_fd) {
-  // Not a duplicate of dir_fd: RootDir may have read it to its end already.
+  // Not a duplicate of dir_fd, which would share its read position.
   std::vector<std::string> names;
   {
     const DirListing listing = open_listing(dir_fd);
@@ -376,14 +376,16 @@ void TreeWriter::prune(std::string_view clean_dir, const std::function<bool(cons
 
 void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep) {
   note_existing_dir(clean_dir, dir_fd);
-  DIR* listing = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
-  if (!listing) fail(clean_dir, "list the opaque directory", errno);
   std::vector<std::string> names;
-  while (dirent* item = readdir(listing)) {
-    const std::string_view name = item->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
+  {
+    // Not a duplicate of dir_fd, which would share its read position.
+    const DirListing listing = open_listing(dir_fd);
+    if (!listing) fail(clean_dir, "list the opaque directory", errno);
+    while (dirent* item = readdir(listing.get())) {
+      const std::string_view name = item->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
   }
-  closedir(listing);
   for (const std::string& name : names) {
     const std::string child = clean_dir.empty() ? name : clean_dir + "/" + name;
     if (!keep(child)) {

@@ -50,7 +50,7 @@ debootstrap uses the bookworm mirror of /etc/apt/sources.list* (or
 DEBIAN_MIRROR) and is tried twice (a mirror's hiccup); a second failure
 raises BuildError with the tail of its log, and so does any other step.
 image(), for the suites, builds or finds it once per process and turns a
-BuildError into common.Failure.
+BuildError into common.Failure; suite_work() is what their setup() shares.
 """
 import fcntl
 import glob
@@ -63,6 +63,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -283,6 +284,19 @@ def image():
         except BuildError as error:
             raise common.Failure(str(error)) from None
     return _image
+
+
+def suite_work(suite):
+    """For the setup() of a suite built on the image: (None, why it skips)
+    when a tool is missing, else (the directory its checks share, None):
+    undocker-e2e-NAME-* under suite.base, with an empty tmp/ for undocker's
+    TMPDIR."""
+    missing = missing_tools()
+    if missing:
+        return None, f"{', '.join(missing)} not installed (bash .ci/install-deps installs them)"
+    work = tempfile.mkdtemp(prefix=f"undocker-e2e-{suite.name}-", dir=suite.base)
+    os.makedirs(os.path.join(work, "tmp"))
+    return work, None
 
 
 def _build_image(tarball, directory):

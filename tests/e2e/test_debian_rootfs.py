@@ -32,7 +32,6 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,12 +57,8 @@ class State:
 def setup():
     if os.geteuid() != 0:
         return "needs root (debootstrap, umoci unpack, owners and device nodes)"
-    missing = debian_image.missing_tools()
-    if missing:
-        return f"{', '.join(missing)} not installed (bash .ci/install-deps installs them)"
-    State.work = tempfile.mkdtemp(prefix="undocker-e2e-debian-", dir=suite.base)
-    os.makedirs(os.path.join(State.work, "tmp"))
-    return None
+    State.work, skip = debian_image.suite_work(suite)
+    return skip
 
 
 def image():

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -43,12 +42,8 @@ class State:
 
 
 def setup():
-    missing = debian_image.missing_tools()
-    if missing:
-        return f"{', '.join(missing)} not installed (bash .ci/install-deps installs them)"
-    State.work = tempfile.mkdtemp(prefix="undocker-e2e-docker29-", dir=suite.base)
-    os.makedirs(os.path.join(State.work, "tmp"))
-    return None
+    State.work, skip = debian_image.suite_work(suite)
+    return skip
 
 
 def archive(t):

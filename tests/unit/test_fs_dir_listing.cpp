@@ -40,7 +40,7 @@ TEST_CASE("open_listing lists from the first entry after dir_fd was read to its 
   const int fd = open(temp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   REQUIRE(fd >= 0);
   {
-    // What RootDir does to see whether a directory is empty: a duplicate
+    // What RootDir once did to see whether a directory was empty: a duplicate
     // shares the position, so dir_fd itself is now at the end.
     DIR* reader = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     REQUIRE(reader != nullptr);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -130,6 +131,16 @@ void write_host_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   REQUIRE(out.good());
+}
+
+// Lists dir_fd's directory through a duplicate, which shares dir_fd's read
+// position: afterwards dir_fd itself is at the end of the directory.
+void read_to_end(int dir_fd) {
+  DIR* reader = fdopendir(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  REQUIRE(reader != nullptr);
+  while (readdir(reader) != nullptr) {
+  }
+  closedir(reader);
 }
 
 }  // namespace
@@ -591,8 +602,8 @@ TEST_CASE("missing parent directories are made 0755") {
 }
 
 TEST_CASE("remove_children empties a directory whose descriptor was already read to its end") {
-  // The restart of a failed plan empties the output through the descriptor
-  // RootDir read to see whether it was empty: a duplicate would list nothing.
+  // The restart of a failed plan empties the output through RootDir's
+  // descriptor, which may have been read already: a duplicate would list nothing.
   test::ScopedTempDir temp;
   const std::string dir = temp.path() + "/out";
   REQUIRE(mkdir(dir.c_str(), 0755) == 0);
@@ -601,17 +612,35 @@ TEST_CASE("remove_children empties a directory whose descriptor was already read
   std::ofstream(dir + "/top") << "y";
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   REQUIRE(fd >= 0);
-  DIR* reader = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  REQUIRE(reader != nullptr);
-  while (readdir(reader) != nullptr) {
-  }
-  closedir(reader);
+  read_to_end(fd);
   CHECK(remove_children(fd));
   close(fd);
   struct stat info {};
   CHECK(lstat((dir + "/top").c_str(), &info) != 0);
   CHECK(lstat((dir + "/sub").c_str(), &info) != 0);
   CHECK(lstat(dir.c_str(), &info) == 0);
+}
+
+TEST_CASE("a directory whose descriptor was already read to its end is not taken for empty") {
+  // RootDir asks whether DIR held anything before the run: a DIR taken for
+  // empty by mistake would be written as if nothing of its own were there.
+  test::ScopedTempDir temp;
+  const std::string dir = temp.path() + "/out";
+  REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+  write_host_file(dir + "/kept", "x");
+  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  read_to_end(fd.get());
+  CHECK_FALSE(is_empty_directory(fd.get()));
+  const RootDir root(std::move(fd), "out");
+  CHECK_FALSE(root.was_empty());
+}
+
+TEST_CASE("a directory holding nothing but . and .. is empty") {
+  test::ScopedTempDir temp;
+  const Fd fd(open(temp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  CHECK(is_empty_directory(fd.get()));
 }
 
 TEST_SUITE_END();
