@@ -237,13 +237,13 @@ std::unique_ptr<Decoder> open_decoder(Bytes blob, std::string member_name) {
   return nullptr;
 }
 
-std::unique_ptr<ByteSource> open_decompressed(Bytes blob, std::string member_name) {
+std::unique_ptr<ByteSource> open_decompressed(Bytes blob, std::string member_name, std::function<void()> on_decoded) {
   std::unique_ptr<Decoder> decoder = open_decoder(blob, std::move(member_name));
   if (decoder == nullptr) return std::make_unique<MemorySource>(blob);
   // Decoding on its own thread overlaps inflate with the tar reader and the
   // file writes on this one.
   if (blob.size() > kReadAheadMinBlobBytes && knobs().read_ahead) {
-    return open_read_ahead_source(std::move(decoder));
+    return open_read_ahead_source(std::move(decoder), {}, std::move(on_decoded));
   }
   return std::make_unique<InlineSource>(std::move(decoder));
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,7 +37,11 @@ std::string_view compression_name(Compression compression);
 /// isa-l when undocker is built with it. For measuring and for tests, the
 /// environment can turn both off: UNDOCKER_READ_AHEAD=0 decodes inline,
 /// UNDOCKER_INFLATE=zlib inflates with zlib.
-std::unique_ptr<ByteSource> open_decompressed(Bytes blob, std::string member_name);
+///
+/// `on_decoded`: see open_read_ahead_source; never called when the blob is
+/// decoded inline or not compressed.
+std::unique_ptr<ByteSource> open_decompressed(Bytes blob, std::string member_name,
+                                              std::function<void()> on_decoded = nullptr);
 
 /// One compressed stream being decoded: the format-specific half of a
 /// decompressing source, which owns the buffering. Used by one thread at a

@@ -79,8 +79,9 @@ class Chunk {
 
 class ReadAheadSource final : public ByteSource {
  public:
-  ReadAheadSource(std::unique_ptr<Decoder> decoder, ReadAheadShape shape)
+  ReadAheadSource(std::unique_ptr<Decoder> decoder, ReadAheadShape shape, std::function<void()> on_decoded)
       : decoder_(std::move(decoder)),
+        on_decoded_(std::move(on_decoded)),
         chunk_bytes_(std::max<std::size_t>(shape.chunk_bytes, 1)),
         chunks_ahead_(std::max<std::size_t>(shape.chunks_ahead, 1)),
         max_chunks_(std::max<std::size_t>(shape.max_chunks, kMinChunks)),
@@ -194,7 +195,13 @@ class ReadAheadSource final : public ByteSource {
         decoder_error_ = std::current_exception();
       }
       state_->chunk_ready.notify_one();
-      if (done) return;
+      if (done) {
+        // Its window and tables (zstd's are megabytes) are not needed any
+        // more: freed before the next layer's decoder starts.
+        decoder_.reset();
+        if (error == nullptr && on_decoded_) on_decoded_();
+        return;
+      }
     }
   }
 
@@ -233,6 +240,7 @@ class ReadAheadSource final : public ByteSource {
   }
 
   std::unique_ptr<Decoder> decoder_;  // used by the decoder thread only
+  std::function<void()> on_decoded_;  // called by the decoder thread
   const std::size_t chunk_bytes_;
   const std::size_t chunks_ahead_;
   const std::size_t max_chunks_;
@@ -255,8 +263,9 @@ class ReadAheadSource final : public ByteSource {
 
 }  // namespace
 
-std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape) {
-  return std::make_unique<ReadAheadSource>(std::move(decoder), shape);
+std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape,
+                                                   std::function<void()> on_decoded) {
+  return std::make_unique<ReadAheadSource>(std::move(decoder), shape, std::move(on_decoded));
 }
 
 }  // namespace undocker::layer

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "util/byte_source.hpp"
@@ -16,15 +17,18 @@
 namespace undocker::layer {
 
 struct ReadAheadShape {
-  // 2 MiB: a decoder thread's turn lasts a few milliseconds, long against
+  // 1 MiB: a decoder thread's turn lasts about a millisecond, long against
   // the cost of a hand-over, and a file that fits in one chunk can be
-  // pinned (pin_limit_bytes).
-  std::size_t chunk_bytes = std::size_t{2} << 20;
-  // Decoded and not yet reached by the reader: one ready, one being filled.
-  std::size_t chunks_ahead = 3;
+  // pinned (pin_limit_bytes). Smaller chunks than the 2 MiB of sessions
+  // 1-4 hand bytes to the hashers and the file workers sooner.
+  std::size_t chunk_bytes = std::size_t{1} << 20;
+  // Decoded and not yet reached by the reader: the decoder runs this far
+  // ahead while the reader is slow (whiteouts, directories), and the reader
+  // catches up while the decoder is (bench/RESULTS.md, session 5).
+  std::size_t chunks_ahead = 6;
   // Ahead, being read, and pinned by files waiting for a worker or bytes
   // waiting for the diffID hasher: 24 MiB. At least 9 (read_ahead.cpp).
-  std::size_t max_chunks = 12;
+  std::size_t max_chunks = 24;
 };
 
 /// A ByteSource whose bytes `decoder` produces on another thread. The
@@ -32,6 +36,12 @@ struct ReadAheadShape {
 /// it failed, after every byte decoded before it. Destroying the source
 /// stops the thread (within one fill step) and joins it; pinned chunks
 /// stay valid until their last pin is released.
-std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape = {});
+/// `on_decoded`, if set, is called once on the decoder thread when the
+/// stream has been decoded to its end without error (the reader may not
+/// have read it all yet), after the decoder itself was freed; it must not
+/// throw. Not called when the decoder fails or the source is destroyed
+/// first.
+std::unique_ptr<ByteSource> open_read_ahead_source(std::unique_ptr<Decoder> decoder, ReadAheadShape shape = {},
+                                                   std::function<void()> on_decoded = nullptr);
 
 }  // namespace undocker::layer

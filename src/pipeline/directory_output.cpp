@@ -24,6 +24,7 @@
 #include "output/tar_sink.hpp"
 #include "layer/verify.hpp"
 #include "pipeline/image_blobs.hpp"
+#include "pipeline/layer_sources.hpp"
 #include "pipeline/plan_tree.hpp"
 #include "pipeline/speculation.hpp"
 #include "util/fd_source.hpp"
@@ -89,7 +90,8 @@ Planning plan(const cli::Options& options, const std::vector<LayerBlob>& blobs, 
 // Layers below `first` are already in the tree (applied while a pipe
 // arrived, pipeline/speculation.hpp).
 void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blobs, fs::TreeWriter& writer,
-                  Planning& planning, UnpackSummary& summary, Progress& progress, std::size_t first = 0) {
+                  Planning& planning, LayerSources& sources, UnpackSummary& summary, Progress& progress,
+                  std::size_t first = 0) {
   layer::ApplyOptions apply_options{!options.no_whiteouts, options.ignore_errors};
   apply_options.uid_shift = options.uid_shift;
   apply_options.progress = &progress;
@@ -102,7 +104,7 @@ void apply_layers(const cli::Options& options, const std::vector<LayerBlob>& blo
     log(LogLevel::kInfo, "extracting layer {}", escape(layer.id));
     progress.begin_layer(position, layer.id);
     StepTimer timer("apply_layer");
-    std::unique_ptr<ByteSource> source = layer::open_decompressed(item.blob, layer.member);
+    std::unique_ptr<ByteSource> source = sources.open(position);
     apply_options.estargz = item.compression == layer::Compression::kGzip;
     // A compressed layer's diffID covers the tar inside: hash it as it
     // streams by (an uncompressed blob is hashed by the BlobVerifier).
@@ -236,19 +238,24 @@ UnpackSummary unpack(const cli::Options& options, const archive::MemberIndex& in
       summary.entries = guess->entries();
       summary.bytes = guess->bytes();
       Planning none;
-      apply_layers(options, blobs, guess->writer(), none, summary, progress, guessed);
+      LayerSources sources(blobs);
+      apply_layers(options, blobs, guess->writer(), none, sources, summary, progress, guessed);
     } else if (!options.paths.empty() || !options.excludes.empty()) {
       const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
       fs::TreeWriter writer(output, writer_options);
       apply_filtered_tree(options, blobs, writer, summary, progress);
     } else {
+      // The bottom layer's decoder is the run's longest chain: it starts
+      // before the plan's scan of the upper layers, not after.
+      std::optional<LayerSources> sources(std::in_place, blobs);
+      if (knobs().layer_ahead && !blobs.empty()) sources->start(0);
       Planning planning = plan(options, blobs, output.was_empty());
       const fs::WriterOptions writer_options{root, root, options.ignore_errors, writer_threads()};
       bool done = false;
       {
         fs::TreeWriter writer(output, writer_options);
         try {
-          apply_layers(options, blobs, writer, planning, summary, progress);
+          apply_layers(options, blobs, writer, planning, *sources, summary, progress);
           done = true;
         } catch (const layer::PlanUndone&) {
           done = false;
@@ -265,8 +272,10 @@ UnpackSummary unpack(const cli::Options& options, const archive::MemberIndex& in
         output.forget_cache();
         summary.entries = summary.bytes = 0;
         Planning none;
+        sources.reset();  // an upper layer's decoder may have started: stopped before another starts
+        sources.emplace(blobs);
         fs::TreeWriter writer(output, writer_options);
-        apply_layers(options, blobs, writer, none, summary, progress);
+        apply_layers(options, blobs, writer, none, *sources, summary, progress);
       }
     }
   } catch (const Error& error) {

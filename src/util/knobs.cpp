@@ -59,6 +59,7 @@ Knobs read_knobs_from_environment() {
   knobs.no_plan = read_flag("UNDOCKER_NO_PLAN", false);
   knobs.plan_always = read_flag("UNDOCKER_PLAN_ALWAYS", false);
   knobs.read_ahead = read_flag("UNDOCKER_READ_AHEAD", true);
+  knobs.layer_ahead = read_flag("UNDOCKER_LAYER_AHEAD", true);
   knobs.path_plan = read_flag("UNDOCKER_PATH_PLAN", true);
   knobs.speculate = read_flag("UNDOCKER_SPECULATE", false);
   if (const std::optional<std::string_view> inflate = value_of("UNDOCKER_INFLATE")) {

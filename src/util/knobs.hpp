@@ -21,6 +21,10 @@ struct Knobs {
   bool plan_always = false;  // UNDOCKER_PLAN_ALWAYS=1: plan however small the layers
   bool path_plan = true;     // UNDOCKER_PATH_PLAN=0: --cat plans the whole tree, not just what its path needs
   bool read_ahead = true;    // UNDOCKER_READ_AHEAD=0: inflate on the reading thread
+  // UNDOCKER_LAYER_AHEAD=0: start decoding a layer only when it is applied
+  // (pipeline/layer_sources.hpp), not before the plan's scan and not when
+  // the layer below has been decoded.
+  bool layer_ahead = true;
   // UNDOCKER_SPECULATE=1: `… | undocker -o DIR` applies layers while the
   // archive arrives (pipeline/speculation.hpp). Off by default: on the
   // 2-core bench machine it measured no faster (bench/RESULTS.md, issue 14).

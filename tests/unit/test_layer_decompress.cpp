@@ -34,6 +34,7 @@
 #include "layer/read_ahead.hpp"
 #include "layer/verify.hpp"
 #include "util/sha256.hpp"
+#include "support/compress.hpp"
 #include "support/scoped_temp_dir.hpp"
 #include "support/tar_builder.hpp"
 #include "util/error.hpp"
@@ -47,19 +48,7 @@ using Buffer = std::vector<std::uint8_t>;
 
 constexpr char kMember[] = "blobs/sha256/0123abcd";
 
-Buffer gzip_compress(Bytes data, int level = 6) {
-  z_stream stream{};
-  REQUIRE(deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  Buffer out(deflateBound(&stream, data.size()));
-  stream.next_in = const_cast<Bytef*>(data.data());
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = out.data();
-  stream.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
+using test::gzip_compress;
 
 Buffer zstd_compress(Bytes data, int level = 3) {
   Buffer out(ZSTD_compressBound(data.size()));
@@ -620,6 +609,55 @@ void check_decoder_stops_at(const PatternDecoder::Probe& probe, std::uint64_t by
   wait_until([&] { return probe.produced_bytes >= bytes; });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(probe.produced_bytes.load() == bytes);
+}
+
+// What on_decoded saw when it ran.
+struct DecodedCall {
+  std::atomic<int> calls = 0;
+  std::atomic<bool> decoder_freed = false;
+  std::atomic<bool> on_reader_thread = false;
+};
+
+std::unique_ptr<ByteSource> open_pattern_noting(std::uint64_t total_bytes, std::optional<std::uint64_t> fail_at,
+                                                PatternDecoder::Probe& probe, DecodedCall& call) {
+  const std::thread::id reader = std::this_thread::get_id();
+  return open_read_ahead_source(std::make_unique<PatternDecoder>(total_bytes, 4096, fail_at, probe), {65536, 3},
+                                [&call, &probe, reader] {
+                                  call.decoder_freed = probe.destroyed.load();
+                                  call.on_reader_thread = std::this_thread::get_id() == reader;
+                                  ++call.calls;
+                                });
+}
+
+TEST_CASE("read-ahead calls on_decoded once the stream is decoded to its end, not otherwise") {
+  SUBCASE("before the reader has read anything, on the decoder thread, the decoder freed") {
+    PatternDecoder::Probe probe;
+    DecodedCall call;
+    std::unique_ptr<ByteSource> source = open_pattern_noting(100'000, std::nullopt, probe, call);
+    REQUIRE(wait_until([&] { return call.calls > 0; }));
+    CHECK(call.decoder_freed);
+    CHECK_FALSE(call.on_reader_thread);
+    CHECK(matches_pattern(source->read_exact(100'000), 0));
+    CHECK(source->read_some(1).empty());
+    source.reset();
+    CHECK(call.calls == 1);
+  }
+  SUBCASE("never when the decoder fails") {
+    PatternDecoder::Probe probe;
+    DecodedCall call;
+    std::unique_ptr<ByteSource> source = open_pattern_noting(100'000, 70'000, probe, call);
+    CHECK_THROWS_AS(read_all(*source), FormatError);
+    source.reset();
+    CHECK(call.calls == 0);
+  }
+  SUBCASE("never when the source is destroyed first") {
+    PatternDecoder::Probe probe;
+    DecodedCall call;
+    std::unique_ptr<ByteSource> source = open_pattern_noting(kEndless, std::nullopt, probe, call);
+    CHECK(matches_pattern(source->read_exact(100'000), 0));
+    source.reset();
+    CHECK(call.calls == 0);
+  }
 }
 
 TEST_CASE("read-ahead decodes no further than its chunks") {

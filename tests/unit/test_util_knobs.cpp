@@ -49,6 +49,8 @@ TEST_CASE("knobs: documented values") {
   CHECK(knobs_with("UNDOCKER_PLAN_ALWAYS", "1").plan_always);
   CHECK_FALSE(knobs_with("UNDOCKER_READ_AHEAD", "0").read_ahead);
   CHECK(knobs_with("UNDOCKER_READ_AHEAD", "").read_ahead);
+  CHECK_FALSE(knobs_with("UNDOCKER_LAYER_AHEAD", "0").layer_ahead);
+  CHECK(knobs_with("UNDOCKER_LAYER_AHEAD", "").layer_ahead);  // on unless turned off
   CHECK(knobs_with("UNDOCKER_INFLATE", "zlib").inflate == InflateKnob::kZlib);
   CHECK(knobs_with("UNDOCKER_INFLATE", "isal").inflate == InflateKnob::kFastest);
   CHECK(knobs_with("UNDOCKER_PATH_PLAN", "").path_plan);  // on unless turned off
