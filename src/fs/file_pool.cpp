@@ -94,7 +94,8 @@ void finish_file(PendingFile& file, const FinishOptions& options) {
   // The decoder may reuse the chunks now.
   file.data_pins[0].reset();
   file.data_pins[1].reset();
-  if (options.set_owner && fchown(fd, static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0) {
+  if (needs_chown(options, file.uid, file.gid) &&
+      fchown(fd, static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0) {
     fail(file.clean_path, "set the owner", errno);
   }
   // The file was created with its permission bits; setuid, setgid and

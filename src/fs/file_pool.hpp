@@ -46,6 +46,13 @@ struct PendingFile {
   std::string layer_name;  // prefixes errors
 };
 
+/// A numeric owner.
+struct Owner {
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  bool operator==(const Owner&) const = default;
+};
+
 struct FinishOptions {
   bool set_owner = false;
   bool privileged = false;
@@ -54,7 +61,15 @@ struct FinishOptions {
   // elsewhere): finish_file then stops within one write step and throws
   // FinishAbandoned. Also stops on a signal (throws Interrupted).
   const std::atomic<bool>* abandoned = nullptr;
+  // Set when every entry this run creates belongs to this owner from the
+  // start (TreeWriter::owner_on_create): a chown to it is skipped.
+  std::optional<Owner> owner_on_create;
 };
+
+/// Whether an entry just created must be chowned to become uid:gid.
+inline bool needs_chown(const FinishOptions& options, std::int64_t uid, std::int64_t gid) {
+  return options.set_owner && options.owner_on_create != Owner{uid, gid};
+}
 
 /// What finish_file throws when `abandoned` was set: never reported, the
 /// failure that set it is.

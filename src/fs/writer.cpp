@@ -104,15 +104,44 @@ void remove_path(const std::string& path) {
   if (dir_fd.valid()) remove_tree_at(dir_fd.get(), path.substr(slash == std::string::npos ? 0 : slash + 1));
 }
 
+namespace {
+
+// Who owns every entry this run creates, from the start, when that is
+// known: a new file, directory, symlink or node belongs to the creating
+// user, and to its group unless the directory it is made in is setgid
+// (then to that directory's group). Known when the output directory
+// started empty and is owned by us, not setgid: every directory below it
+// is then made by this run, without setgid (their modes are set by the
+// fixups at the very end). A chown to that owner changes nothing and is
+// skipped: most entries of most images are root's, as the run is.
+// Anything else (a root-squashing file system, where the directory we made
+// is not ours; a setgid parent; a merge into a tree) keeps every chown.
+std::optional<Owner> owner_on_create(const RootDir& root) {
+  if (!root.was_empty()) return std::nullopt;
+  struct stat st {};
+  if (fstat(root.fd(), &st) != 0 || (st.st_mode & S_ISGID) != 0) return std::nullopt;
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) return std::nullopt;
+  return Owner{st.st_uid, st.st_gid};
+}
+
+}  // namespace
+
 TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), options_(options) {
   // Entries are created with their final permission bits: the umask must
   // not mask them (main() clears it too; a library user may not have).
   umask(0);
   clock_gettime(CLOCK_REALTIME, &started_);
-  if (options_.threads > 0) {
-    pool_ = std::make_unique<FilePool>(options_.threads,
-                                       FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
-  }
+  if (options_.set_owner) owner_on_create_ = owner_on_create(root_);
+  if (options_.threads > 0) pool_ = std::make_unique<FilePool>(options_.threads, finish_options());
+}
+
+FinishOptions TreeWriter::finish_options() const {
+  FinishOptions finish;
+  finish.set_owner = options_.set_owner;
+  finish.privileged = options_.privileged;
+  finish.ignore_errors = options_.ignore_errors;
+  finish.owner_on_create = owner_on_create_;
+  return finish;
 }
 
 DirFd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
@@ -233,7 +262,7 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
       write_all(pending.fd.get(), piece, clean_path);
     }
   }
-  finish_file(pending, FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+  finish_file(pending, finish_options());
 }
 
 bool TreeWriter::hand_over_pinned(PendingFile& pending, tar::TarReader& data) {
@@ -270,7 +299,7 @@ void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const s
     Fd dir(openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) fail(clean_path, "open the directory", errno);
     set_xattrs(dir.get(), entry.xattrs, clean_path,
-               FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+               finish_options());
   }
   fixups_.record(clean_path, DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
 }
@@ -284,7 +313,7 @@ void TreeWriter::write_symlink(const tar::Entry& entry, int parent_fd, const std
   }
   if (!entry.xattrs.empty()) {
     set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path,
-                       FinishOptions{options_.set_owner, options_.privileged, options_.ignore_errors});
+                       finish_options());
   }
   set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, true);
 }
@@ -334,8 +363,9 @@ void TreeWriter::write_node(const tar::Entry& entry, int parent_fd, const std::s
 
 void TreeWriter::set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                                         std::string_view clean_path, bool is_symlink) {
-  if (options_.set_owner && fchownat(parent_fd, leaf.c_str(), static_cast<uid_t>(entry.uid),
-                                     static_cast<gid_t>(entry.gid), AT_SYMLINK_NOFOLLOW) != 0) {
+  if (needs_chown(finish_options(), entry.uid, entry.gid) &&
+      fchownat(parent_fd, leaf.c_str(), static_cast<uid_t>(entry.uid), static_cast<gid_t>(entry.gid),
+               AT_SYMLINK_NOFOLLOW) != 0) {
     fail(clean_path, "set the owner", errno);
   }
   // Symlinks have no mode of their own on Linux; nodes get theirs after chown.

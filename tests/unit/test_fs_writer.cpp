@@ -434,6 +434,47 @@ TEST_CASE("as root: owners from the archive, and setuid survives the chown") {
   CHECK(link->st_gid == 8765);
 }
 
+// The writer skips a chown to the owner an entry is created with (root's
+// entries, as root): wherever that owner is not what creating gives, the
+// chown must still happen.
+TEST_CASE("as root: entries get the archive's owner in a setgid output directory too") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs root to change owners");
+    return;
+  }
+  UmaskZero umask;
+  test::ScopedTempDir temp;
+  // A setgid parent with another group: the output directory made in it,
+  // and every directory and file made below, would take that group.
+  REQUIRE(::chown(temp.path().c_str(), 0, 4242) == 0);
+  REQUIRE(::chmod(temp.path().c_str(), 02755) == 0);
+  const std::string root_path = temp.path() + "/root";
+  for (const unsigned threads : {0U, 2U}) {
+    CAPTURE(threads);
+    const std::string root_path_n = root_path + std::to_string(threads);
+    RootDir root(root_path_n);
+    TreeWriter writer(root, WriterOptions{.set_owner = true, .threads = threads});
+    const Buffer layer = TarBuilder()
+                             .add(Header{.name = "file", .mode = 0644, .uid = 0, .gid = 0}, "data")
+                             .add(Header{.name = "dir", .typeflag = '5', .mode = 0755, .uid = 0, .gid = 0})
+                             .add(Header{.name = "dir/file", .mode = 0600, .uid = 0, .gid = 0}, "more")
+                             .add(Header{.name = "link", .linkname = "file", .typeflag = '2', .mode = 0777})
+                             .add(Header{.name = "fifo", .typeflag = '6', .mode = 0600, .uid = 0, .gid = 0})
+                             .end()
+                             .bytes();
+    MemorySource source(layer);
+    layer::apply_layer(source, 0, "layer0.tar", writer, layer::ApplyOptions{});
+    writer.finish();
+    for (const char* name : {"file", "dir", "dir/file", "link", "fifo"}) {
+      CAPTURE(name);
+      const std::optional<struct stat> st = lstat_of(root_path_n + "/" + name);
+      REQUIRE(st);
+      CHECK(st->st_uid == 0);
+      CHECK(st->st_gid == 0);
+    }
+  }
+}
+
 TEST_CASE("files finished on worker threads get their data, mode and mtime") {
   Extraction x(WriterOptions{.threads = 2});
   auto name = [](int i) { return fmt::format("f{}", i); };
