@@ -60,16 +60,17 @@ RootDir::RootDir(Fd dir, std::string display) : root_(std::make_shared<Fd>(std::
 }
 
 void RootDir::forget_cache() {
-  cached_fd_.reset();
-  cached_dir_.clear();
+  for (CachedDir& cached : cache_) cached = CachedDir{};
 }
 
 DirFd RootDir::open_dir(std::string_view clean_dir, bool create, int& error) {
   error = 0;
   if (clean_dir.empty()) return root_;
-  // Entries of one directory come together in a tar stream: reuse the last
-  // resolution. Removals clear the cache, so it never names a stale inode.
-  if (cached_fd_ && clean_dir == cached_dir_) return cached_fd_;
+  // Reuse a recent resolution. Removals clear the cache, so it never names
+  // a stale inode.
+  for (const CachedDir& cached : cache_) {
+    if (cached.fd && cached.path == clean_dir) return cached.fd;
+  }
   Fd fd;
   if (have_openat2_) {
     fd = open_with_openat2(clean_dir, error);
@@ -80,9 +81,11 @@ DirFd RootDir::open_dir(std::string_view clean_dir, bool create, int& error) {
   }
   if (!fd.valid()) fd = walk(clean_dir, create, error);
   if (!fd.valid()) return nullptr;
-  cached_dir_.assign(clean_dir);
-  cached_fd_ = std::make_shared<const Fd>(std::move(fd));
-  return cached_fd_;
+  CachedDir& slot = cache_[next_evicted_];
+  next_evicted_ = (next_evicted_ + 1) % kCachedDirs;
+  slot.path.assign(clean_dir);
+  slot.fd = std::make_shared<const Fd>(std::move(fd));
+  return slot.fd;
 }
 
 Fd RootDir::open_with_openat2(std::string_view clean_dir, int& error) {

@@ -6,6 +6,8 @@
 // written through.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,8 +52,16 @@ class RootDir {
   std::string path_;
   bool have_openat2_ = true;
   bool was_empty_ = false;
-  std::string cached_dir_;  // the last directory opened, and its fd
-  DirFd cached_fd_;
+  // The directories opened last, and their fds. Entries of one directory
+  // come together in a tar stream, but its subdirectories' come in between:
+  // a few entries keep the parent's resolution for when the stream returns.
+  struct CachedDir {
+    std::string path;
+    DirFd fd;
+  };
+  static constexpr std::size_t kCachedDirs = 8;
+  std::array<CachedDir, kCachedDirs> cache_;
+  std::size_t next_evicted_ = 0;  // the oldest entry, replaced next
 };
 
 /// True when the directory open on dir_fd holds no entry but "." and "..".

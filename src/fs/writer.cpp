@@ -190,18 +190,19 @@ void TreeWriter::note_existing_dir(std::string_view clean_dir, int dir_fd) {
   fixups_.keep_mtime(physical, tar::Timestamp{st.st_mtim.tv_sec, static_cast<std::uint32_t>(st.st_mtim.tv_nsec)});
 }
 
-void TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory) {
+bool TreeWriter::clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory) {
   struct stat st {};
   if (fstatat(parent_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return;
+    if (errno == ENOENT) return false;
     fail(clean_path, "inspect the existing entry", errno);
   }
-  if (S_ISDIR(st.st_mode) && keep_directory) return;
+  if (S_ISDIR(st.st_mode) && keep_directory) return true;
   if (!remove_tree_at(parent_fd, leaf)) fail(clean_path, "replace the existing entry", errno);
   // A cached resolution may have passed through what was just removed
   // (a directory, or a symlink to one).
   root_.forget_cache();
   if (S_ISDIR(st.st_mode)) fixups_.forget(clean_path);
+  return false;
 }
 
 void TreeWriter::write(const tar::Entry& entry, std::string_view clean_path) {
@@ -292,14 +293,18 @@ bool TreeWriter::hand_over_pinned(PendingFile& pending, tar::TarReader& data) {
 
 void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                                  std::string_view clean_path) {
-  clear_for(parent_fd, leaf, clean_path, true);
-  // Owner-writable until the fixups set the real mode at the end.
-  if (mkdirat(parent_fd, leaf.c_str(), 0700) != 0 && errno != EEXIST) fail(clean_path, "create the directory", errno);
+  // Owner-writable until the fixups set the real mode at the end. Made
+  // first, looked at only if something is there already: a directory
+  // merges, anything else is replaced.
+  if (mkdirat(parent_fd, leaf.c_str(), 0700) != 0) {
+    if (errno != EEXIST) fail(clean_path, "create the directory", errno);
+    const bool kept = clear_for(parent_fd, leaf, clean_path, true);
+    if (!kept && mkdirat(parent_fd, leaf.c_str(), 0700) != 0) fail(clean_path, "create the directory", errno);
+  }
   if (!entry.xattrs.empty()) {
     Fd dir(openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) fail(clean_path, "open the directory", errno);
-    set_xattrs(dir.get(), entry.xattrs, clean_path,
-               finish_options());
+    set_xattrs(dir.get(), entry.xattrs, clean_path, finish_options());
   }
   fixups_.record(clean_path, DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
 }
@@ -312,8 +317,7 @@ void TreeWriter::write_symlink(const tar::Entry& entry, int parent_fd, const std
     if (symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0) fail(clean_path, "create the symlink", errno);
   }
   if (!entry.xattrs.empty()) {
-    set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path,
-                       finish_options());
+    set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path, finish_options());
   }
   set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, true);
 }

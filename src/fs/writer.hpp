@@ -65,7 +65,9 @@ class TreeWriter : public layer::TreeTarget {
 
  private:
   DirFd open_parent(std::string_view clean_path, std::string_view what, bool create);
-  void clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory);
+  // Removes what stands at leaf, if anything; a directory stays with
+  // keep_directory, and then true is returned.
+  bool clear_for(int parent_fd, const std::string& leaf, std::string_view clean_path, bool keep_directory);
   // Hands a small file's data to the pool as pinned decoder chunks; false
   // (data written here) when the source could not pin it.
   bool hand_over_pinned(PendingFile& pending, tar::TarReader& data);
