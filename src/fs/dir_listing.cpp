@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 namespace undocker::fs {
 
@@ -18,6 +19,21 @@ DirListing open_listing(int dir_fd) {
     errno = error;
   }
   return listing;
+}
+
+std::optional<std::vector<std::string>> list_names(int dir_fd) {
+  const DirListing listing = open_listing(dir_fd);
+  if (!listing) return std::nullopt;
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;  // readdir tells its end from a failure only by errno
+    const dirent* item = readdir(listing.get());
+    if (item == nullptr) break;
+    const std::string_view name = item->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return std::nullopt;
+  return names;
 }
 
 }  // namespace undocker::fs

@@ -4,6 +4,9 @@
 #include <dirent.h>
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace undocker::fs {
 
@@ -20,5 +23,10 @@ using DirListing = std::unique_ptr<DIR, CloseDir>;
 /// was read through dir_fd. Returns null with errno set on failure; dir_fd
 /// stays the caller's.
 DirListing open_listing(int dir_fd);
+
+/// The names in dir_fd's directory but "." and "..", read through a listing
+/// of its own (open_listing), in readdir's order. nullopt with errno set
+/// when the directory cannot be listed or a read fails.
+std::optional<std::vector<std::string>> list_names(int dir_fd);
 
 }  // namespace undocker::fs

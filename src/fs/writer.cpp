@@ -73,16 +73,9 @@ timespec to_timespec(const tar::Timestamp& time) {
 
 bool remove_children(int dir_fd) {
   // Not a duplicate of dir_fd, which would share its read position.
-  std::vector<std::string> names;
-  {
-    const DirListing listing = open_listing(dir_fd);
-    if (!listing) return false;
-    while (dirent* item = readdir(listing.get())) {
-      const std::string_view entry_name = item->d_name;
-      if (entry_name != "." && entry_name != "..") names.emplace_back(entry_name);
-    }
-  }
-  for (const std::string& entry_name : names) {
+  const std::optional<std::vector<std::string>> names = list_names(dir_fd);
+  if (!names) return false;
+  for (const std::string& entry_name : *names) {
     if (!remove_tree_at(dir_fd, entry_name) && errno != ENOENT) return false;
   }
   return true;
@@ -408,19 +401,13 @@ void TreeWriter::prune(std::string_view clean_dir, const std::function<bool(cons
   root_.forget_cache();
 }
 
-void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep) {
+void TreeWriter::prune_at(int dir_fd, const std::string& clean_dir,
+                          const std::function<bool(const std::string&)>& keep) {
   note_existing_dir(clean_dir, dir_fd);
-  std::vector<std::string> names;
-  {
-    // Not a duplicate of dir_fd, which would share its read position.
-    const DirListing listing = open_listing(dir_fd);
-    if (!listing) fail(clean_dir, "list the opaque directory", errno);
-    while (dirent* item = readdir(listing.get())) {
-      const std::string_view name = item->d_name;
-      if (name != "." && name != "..") names.emplace_back(name);
-    }
-  }
-  for (const std::string& name : names) {
+  // Not a duplicate of dir_fd, which would share its read position.
+  const std::optional<std::vector<std::string>> names = list_names(dir_fd);
+  if (!names) fail(clean_dir, "list the opaque directory", errno);
+  for (const std::string& name : *names) {
     const std::string child = clean_dir.empty() ? name : clean_dir + "/" + name;
     if (!keep(child)) {
       if (!remove_tree_at(dir_fd, name) && errno != ENOENT) fail(child, "delete it below an opaque directory", errno);

@@ -1,5 +1,5 @@
-// open_listing: a listing of its own, whatever was read through the
-// descriptor it was made from.
+// open_listing and list_names: a listing of its own, whatever was read
+// through the descriptor it was made from.
 #include <doctest/doctest.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,41 @@ TEST_CASE("open_listing of a file's descriptor is null with errno ENOTDIR") {
   CHECK_FALSE(listing);
   CHECK(errno == ENOTDIR);
   close(fd);
+}
+
+TEST_CASE("list_names: every name but . and .., after dir_fd was read to its end") {
+  test::ScopedTempDir temp;
+  REQUIRE(mkdir((temp.path() + "/sub").c_str(), 0755) == 0);
+  std::ofstream(temp.path() + "/file") << "x";
+  std::ofstream(temp.path() + "/.hidden") << "x";
+  const int fd = open(temp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  DIR* reader = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  REQUIRE(reader != nullptr);
+  names_in(reader);  // fd is at the end now
+  closedir(reader);
+  std::optional<std::vector<std::string>> names = list_names(fd);
+  REQUIRE(names);
+  std::sort(names->begin(), names->end());
+  CHECK(*names == std::vector<std::string>{".hidden", "file", "sub"});
+  close(fd);
+}
+
+TEST_CASE("list_names of an empty directory is empty; of a file, nullopt with errno ENOTDIR") {
+  test::ScopedTempDir temp;
+  const int dir_fd = open(temp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(dir_fd >= 0);
+  const std::optional<std::vector<std::string>> none = list_names(dir_fd);
+  REQUIRE(none);
+  CHECK(none->empty());
+  close(dir_fd);
+  std::ofstream(temp.path() + "/file") << "x";
+  const int file_fd = open((temp.path() + "/file").c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(file_fd >= 0);
+  errno = 0;
+  CHECK_FALSE(list_names(file_fd));
+  CHECK(errno == ENOTDIR);
+  close(file_fd);
 }
 
 TEST_SUITE_END();

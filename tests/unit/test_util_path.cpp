@@ -11,7 +11,7 @@
 
 #include "util/path.hpp"
 
-namespace undocker::fs {
+namespace undocker {
 
 namespace {
 
@@ -67,7 +67,7 @@ constexpr CleanCase kCleanCases[] = {
 
 }  // namespace
 
-TEST_SUITE_BEGIN("fs::path");
+TEST_SUITE_BEGIN("util::path");
 
 TEST_CASE("clean_entry_path table") {
   for (const CleanCase& sample : kCleanCases) {
@@ -141,4 +141,4 @@ TEST_CASE("is_same_or_below") {
 
 TEST_SUITE_END();
 
-}  // namespace undocker::fs
+}  // namespace undocker
