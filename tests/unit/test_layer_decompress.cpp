@@ -145,16 +145,7 @@ class ScopedEnv {
 /// A gzip member with a hand-made header: deflate(data), then CRC-32 and
 /// ISIZE (plus `isize_delta`).
 Buffer gzip_member(Bytes header, Bytes data, std::uint32_t isize_delta = 0) {
-  z_stream stream{};
-  REQUIRE(deflateInit2(&stream, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  Buffer deflated(deflateBound(&stream, data.size()));
-  stream.next_in = const_cast<Bytef*>(data.data());
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = deflated.data();
-  stream.avail_out = static_cast<uInt>(deflated.size());
-  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
-  deflated.resize(stream.total_out);
-  deflateEnd(&stream);
+  const Buffer deflated = test::deflate_with(data, -15);
   const auto crc = static_cast<std::uint32_t>(crc32(0, data.data(), static_cast<uInt>(data.size())));
   const auto isize = static_cast<std::uint32_t>(data.size()) + isize_delta;
   Buffer out = concat({header, deflated});

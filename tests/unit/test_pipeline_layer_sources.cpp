@@ -105,6 +105,13 @@ class LayerAheadKnob {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
+// A bottom and an upper layer of random bytes, both gzipped.
+const std::vector<LayerBlob>& two_gzipped_layers(Stack& stack, std::size_t bottom_bytes, std::size_t upper_bytes) {
+  stack.add(random_bytes(bottom_bytes, 1), true);
+  stack.add(random_bytes(upper_bytes, 2), true);
+  return stack.finish();
+}
+
 }  // namespace
 
 TEST_SUITE_BEGIN("pipeline::layer_sources");
@@ -135,9 +142,8 @@ TEST_CASE("LayerSources hands out every layer's whole stream, in order") {
 
 TEST_CASE("LayerSources starts the next layer's decoder when a layer is decoded, unless turned off") {
   Stack stack;
-  stack.add(random_bytes(2 * kMiB, 1), true);
-  stack.add(random_bytes(12 * kMiB, 2), true);  // more than its read-ahead: its decoder waits for a reader
-  const std::vector<LayerBlob>& blobs = stack.finish();
+  // The upper layer is more than its read-ahead: its decoder waits for a reader.
+  const std::vector<LayerBlob>& blobs = two_gzipped_layers(stack, 2 * kMiB, 12 * kMiB);
   REQUIRE(decoder_threads_become(0));
   for (bool ahead : {true, false}) {
     CAPTURE(ahead);
@@ -161,9 +167,7 @@ TEST_CASE("a bottom layer decoded before it is asked for is still handed out who
   // Its decoder finishes (and starts the next layer's) while the source
   // waits, unread, for open().
   Stack stack;
-  stack.add(random_bytes(2 * kMiB, 1), true);
-  stack.add(random_bytes(12 * kMiB, 2), true);
-  const std::vector<LayerBlob>& blobs = stack.finish();
+  const std::vector<LayerBlob>& blobs = two_gzipped_layers(stack, 2 * kMiB, 12 * kMiB);
   const LayerAheadKnob knob(true);
   REQUIRE(decoder_threads_become(0));
   LayerSources sources(blobs);
@@ -178,9 +182,7 @@ TEST_CASE("a bottom layer decoded before it is asked for is still handed out who
 
 TEST_CASE("destroying LayerSources stops the decoders of layers never asked for") {
   Stack stack;
-  stack.add(random_bytes(12 * kMiB, 1), true);
-  stack.add(random_bytes(12 * kMiB, 2), true);
-  const std::vector<LayerBlob>& blobs = stack.finish();
+  const std::vector<LayerBlob>& blobs = two_gzipped_layers(stack, 12 * kMiB, 12 * kMiB);
   const LayerAheadKnob knob(true);
   REQUIRE(decoder_threads_become(0));
   {

@@ -11,9 +11,11 @@
 
 namespace undocker::test {
 
-inline std::vector<std::uint8_t> gzip_compress(Bytes data, int level = 6) {
+/// deflate(data) with zlib's window_bits: 15 + 16 makes a gzip member,
+/// -15 a raw deflate stream.
+inline std::vector<std::uint8_t> deflate_with(Bytes data, int window_bits, int level = 6) {
   z_stream stream{};
-  REQUIRE(deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  REQUIRE(deflateInit2(&stream, level, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) == Z_OK);
   std::vector<std::uint8_t> out(deflateBound(&stream, data.size()));
   stream.next_in = const_cast<Bytef*>(data.data());
   stream.avail_in = static_cast<uInt>(data.size());
@@ -24,5 +26,7 @@ inline std::vector<std::uint8_t> gzip_compress(Bytes data, int level = 6) {
   deflateEnd(&stream);
   return out;
 }
+
+inline std::vector<std::uint8_t> gzip_compress(Bytes data, int level = 6) { return deflate_with(data, 15 + 16, level); }
 
 }  // namespace undocker::test
