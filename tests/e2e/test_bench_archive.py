@@ -3,7 +3,8 @@
 fixture, jailed, everything written inside the check's scratch directory.
 
 It checks what the run claims to write, not the timings: the Markdown table
-(a row per peer, cp at 1.00, undocker's tree equal to the reference), the
+(a row per peer, cp at 1.00, undocker's tree equal to the reference; the
+Floors table, each bound beside the run it bounds), the
 --json file (its fields, one record per run), and the charts (PNG magic, an
 SVG root element). A second run with bsdtar hidden from PATH must report it
 as missing and still time the others. The full benchmark stays outside the
@@ -26,7 +27,13 @@ suite = Suite("bench_archive")
 FIXTURE = "dive-test-oci-gzip-image.tar"
 BENCH = os.path.join(ROOT, "bench", "run")
 PEERS = ["undocker", "undocker-noverify", "undocker-pipe", "undocker-tar", "undocker-stream", "gnutar-c", "gnutar",
-         "bsdtar", "umoci", "skopeo-umoci", "cp"]
+         "bsdtar", "umoci", "skopeo-umoci", "cp", "gnutar-flat", "undocker-flat", "sha256", "pipe-cat"]
+# The Floors table: each bound beside the undocker run it bounds.
+FLOORS = {
+    "untar of the flattened tree (GNU tar, one layer)": "undocker-noverify",
+    "undocker --no-verify, one layer of the flattened tree": "undocker-noverify",
+    "the pipe's delivery (cat piped to cat) + the file's run": "undocker-pipe",
+}
 RUN_FIELDS = {"image", "fs", "peer", "round", "seconds", "cpu_user_s", "cpu_system_s", "max_rss_kib", "exit", "tree"}
 
 
@@ -61,6 +68,19 @@ def table_rows(report):
     return rows
 
 
+def floor_rows(report):
+    """bound -> (its median, the undocker cell beside it), from the Floors table."""
+    rows = {}
+    in_floors = False
+    for line in report.splitlines():
+        if line.startswith("### "):
+            in_floors = line.startswith("### Floors: dive-test-oci-gzip-image on ")
+        elif in_floors and line.startswith("| ") and not line.startswith("| bound |"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = (float(cells[2].split()[0]), cells[3])
+    return rows
+
+
 @suite.check("bench/run --archive: table, --json and charts as claimed")
 def table_json_charts(t):
     report = run_bench(t, "--json", t.path("r.json"), "--charts", t.path("charts"))
@@ -69,8 +89,15 @@ def table_json_charts(t):
     rows = table_rows(report)
     t.eq(sorted(rows), sorted(PEERS), "peers in the table")
     t.true(rows["cp"][2].startswith("1.00"), f"cp's ratio to itself: {rows['cp']}")
-    for peer in ("undocker", "undocker-noverify", "undocker-pipe"):
+    for peer in ("undocker", "undocker-noverify", "undocker-pipe", "undocker-flat"):
         t.true(rows[peer][3] == "= ref", f"{peer}'s tree verdict: {rows[peer]}")
+    floors = floor_rows(report)
+    for bound, peer in FLOORS.items():
+        t.true(bound in floors, f"the Floors table has '{bound}': {sorted(floors)}")
+        if bound in floors:
+            value, beside = floors[bound]
+            t.true(value > 0, f"'{bound}': a measured value ({floors[bound]})")
+            t.true(beside.startswith(peer + ": "), f"'{bound}' stands beside {peer}: {beside}")
 
     with open(t.path("r.json")) as f:
         doc = json.load(f)
