@@ -124,17 +124,11 @@ TreeWriter::TreeWriter(RootDir& root, WriterOptions options) : root_(root), opti
   // not mask them (main() clears it too; a library user may not have).
   umask(0);
   clock_gettime(CLOCK_REALTIME, &started_);
-  if (options_.set_owner) owner_on_create_ = owner_on_create(root_);
-  if (options_.threads > 0) pool_ = std::make_unique<FilePool>(options_.threads, finish_options());
-}
-
-FinishOptions TreeWriter::finish_options() const {
-  FinishOptions finish;
-  finish.set_owner = options_.set_owner;
-  finish.privileged = options_.privileged;
-  finish.ignore_errors = options_.ignore_errors;
-  finish.owner_on_create = owner_on_create_;
-  return finish;
+  finish_.set_owner = options_.set_owner;
+  finish_.privileged = options_.privileged;
+  finish_.ignore_errors = options_.ignore_errors;
+  if (options_.set_owner) finish_.owner_on_create = owner_on_create(root_);
+  if (options_.threads > 0) pool_ = std::make_unique<FilePool>(options_.threads, finish_);
 }
 
 DirFd TreeWriter::open_parent(std::string_view clean_path, std::string_view what, bool create) {
@@ -256,7 +250,7 @@ void TreeWriter::write_file(const tar::Entry& entry, int parent_fd, const std::s
       write_all(pending.fd.get(), piece, clean_path);
     }
   }
-  finish_file(pending, finish_options());
+  finish_file(pending, finish_);
 }
 
 bool TreeWriter::hand_over_pinned(PendingFile& pending, tar::TarReader& data) {
@@ -297,7 +291,7 @@ void TreeWriter::write_directory(const tar::Entry& entry, int parent_fd, const s
   if (!entry.xattrs.empty()) {
     Fd dir(openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) fail(clean_path, "open the directory", errno);
-    set_xattrs(dir.get(), entry.xattrs, clean_path, finish_options());
+    set_xattrs(dir.get(), entry.xattrs, clean_path, finish_);
   }
   fixups_.record(clean_path, DirMetadata{entry.mode, entry.uid, entry.gid, entry.mtime});
 }
@@ -310,7 +304,7 @@ void TreeWriter::write_symlink(const tar::Entry& entry, int parent_fd, const std
     if (symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0) fail(clean_path, "create the symlink", errno);
   }
   if (!entry.xattrs.empty()) {
-    set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path, finish_options());
+    set_symlink_xattrs(parent_fd, leaf, entry.xattrs, clean_path, finish_);
   }
   set_owner_mode_time_at(entry, parent_fd, leaf, clean_path, true);
 }
@@ -360,7 +354,7 @@ void TreeWriter::write_node(const tar::Entry& entry, int parent_fd, const std::s
 
 void TreeWriter::set_owner_mode_time_at(const tar::Entry& entry, int parent_fd, const std::string& leaf,
                                         std::string_view clean_path, bool is_symlink) {
-  if (needs_chown(finish_options(), entry.uid, entry.gid) &&
+  if (needs_chown(finish_, entry.uid, entry.gid) &&
       fchownat(parent_fd, leaf.c_str(), static_cast<uid_t>(entry.uid), static_cast<gid_t>(entry.gid),
                AT_SYMLINK_NOFOLLOW) != 0) {
     fail(clean_path, "set the owner", errno);

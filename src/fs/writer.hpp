@@ -83,11 +83,10 @@ class TreeWriter : public layer::TreeTarget {
   // this run opens it (only when the output directory was not empty).
   void note_existing_dir(std::string_view clean_dir, int dir_fd);
   void prune_at(int dir_fd, const std::string& clean_dir, const std::function<bool(const std::string&)>& keep);
-  FinishOptions finish_options() const;
 
   RootDir& root_;
   WriterOptions options_;
-  std::optional<Owner> owner_on_create_;  // see owner_on_create (writer.cpp)
+  FinishOptions finish_;  // for files finished here, and the pool's (owner_on_create: writer.cpp)
   DirFixups fixups_;
   timespec started_{};                        // directories older than this existed before the run
   std::unordered_set<std::string> seen_dirs_;  // noted by note_existing_dir
